@@ -122,6 +122,11 @@ impl<S: NodeStore> RootedState<S> {
     pub fn committed_root(&self) -> B256 {
         self.root
     }
+
+    /// The node store: the base plus every node this state has created.
+    pub fn store(&self) -> &OverlayNodeStore<S> {
+        self.tree.store()
+    }
 }
 
 impl<S: NodeStore> StateAccess for RootedState<S> {

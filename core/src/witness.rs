@@ -10,10 +10,11 @@ use alloy_sol_types::{sol, SolValue};
 
 use crate::{
     config::ChainConfig,
+    state::{BatchSteps, RootedState},
     smt::{NodeStore, OverlayNodeStore, ProofError, SmtProof, SparseMerkleTree, Terminal, TreeError},
     stf::{apply_step, InboxEntry, InboxKind, Outcome, StateAccess, Step},
     tx::{Domain, Record, RECORD_LEN},
-    txroot::verify_tx_proof,
+    txroot::{verify_tx_proof, TxTree},
 };
 
 /// The ABI forms of the witness, identical to the Solidity structs.
@@ -366,4 +367,34 @@ pub fn execute_witness(
         return Err(WitnessError::UnusedAccesses { given: consumer.proofs.len(), used: consumer.used });
     }
     Ok((consumer.root, outcome))
+}
+
+/// Produce the witness of step `k` of a batch whose pre-state root is `pre_root` (its nodes in
+/// `store`): replay steps `0..k` on a scratch overlay to reach `R_k`, then record step `k`.
+/// Returns the context the prover will get from L1 along with the witness. `tx_tree` must be
+/// the tree of the batch's records.
+pub fn prove_batch_step<S: NodeStore>(
+    config: &ChainConfig,
+    store: S,
+    pre_root: B256,
+    batch: &BatchSteps,
+    tx_tree: &TxTree,
+    k: usize,
+) -> Result<Option<(StepContext, ProvenStep)>, TreeError> {
+    let Some(step) = batch.step(k) else { return Ok(None) };
+    let mut replay = RootedState::new(store, pre_root);
+    for earlier in batch.steps().take(k) {
+        apply_step(config, earlier, &mut replay)?;
+    }
+    let root_k = replay.commit()?;
+    let m = batch.entries.len();
+    let (context, tx_proof) = match step {
+        Step::Inbox(entry) => (StepContext::Inbox { entry_hash: entry.hash() }, Vec::new()),
+        Step::Record(_) => (
+            StepContext::Record { tx_root: tx_tree.root(), index: k - m, count: tx_tree.len() },
+            tx_tree.proof(k - m).unwrap_or_default(),
+        ),
+    };
+    let proven = prove_step(config, replay.store(), root_k, step, tx_proof)?;
+    Ok(Some((context, proven)))
 }
