@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(segment(10, 27, 4, 3), Ok((22, 27)));
         assert_eq!(dissection_points(3, 4, 8), Err(DissectionError::TooShort { lo: 3, hi: 4 }));
         assert_eq!(dissection_points(0, 4, 1), Err(DissectionError::BadDegree(1)));
-        assert_eq!(segment(0, 4, 2, 2), Err(DissectionError::NoSuchSegment { index: 2, segments: 2 }));
+        assert_eq!(
+            segment(0, 4, 2, 2),
+            Err(DissectionError::NoSuchSegment { index: 2, segments: 2 })
+        );
         assert_eq!(max_moves(1, 8), 1);
         assert_eq!(max_moves(1000, 8), 9);
     }

@@ -70,9 +70,15 @@ mod tests {
     fn keys_match_abi_encode() {
         let owner = Address::repeat_byte(0x11);
         let token = Address::repeat_byte(0x22);
-        assert_eq!(balance_key(&owner, &token), keccak256((U256::from(1), owner, token).abi_encode()));
+        assert_eq!(
+            balance_key(&owner, &token),
+            keccak256((U256::from(1), owner, token).abi_encode())
+        );
         assert_eq!(nonce_key(&owner), keccak256((U256::from(2), owner).abi_encode()));
-        assert_eq!(withdrawal_key(U256::from(7)), keccak256((U256::from(3), U256::from(7)).abi_encode()));
+        assert_eq!(
+            withdrawal_key(U256::from(7)),
+            keccak256((U256::from(3), U256::from(7)).abi_encode())
+        );
         assert_eq!(withdrawal_count_key(), keccak256(U256::from(4).abi_encode()));
         assert_eq!(
             withdrawal_value(&owner, &token, 5),

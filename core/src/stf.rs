@@ -171,7 +171,8 @@ fn append_withdrawal<S: StateAccess>(
     token: &Address,
     amount: u128,
 ) -> Result<(), S::Error> {
-    let count = uint(state.update(withdrawal_count_key(), |c| word(uint(c).wrapping_add(U256::from(1))))?);
+    let count =
+        uint(state.update(withdrawal_count_key(), |c| word(uint(c).wrapping_add(U256::from(1))))?);
     let value = withdrawal_value(recipient, token, amount);
     state.update(withdrawal_key(count), |_| value)?;
     Ok(())
@@ -190,7 +191,10 @@ pub fn apply_step<S: StateAccess>(
     }
 }
 
-fn apply_inbox_entry<S: StateAccess>(entry: &InboxEntry, state: &mut S) -> Result<Outcome, S::Error> {
+fn apply_inbox_entry<S: StateAccess>(
+    entry: &InboxEntry,
+    state: &mut S,
+) -> Result<Outcome, S::Error> {
     let amount = U256::from(entry.amount);
     match entry.kind {
         InboxKind::Deposit => {

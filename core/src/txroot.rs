@@ -86,7 +86,13 @@ pub fn tx_tree_depth(count: usize) -> usize {
 }
 
 /// Whether `proof` shows that `leaf` is record `index` of the `count` records under `root`.
-pub fn verify_tx_proof(root: &B256, count: usize, index: usize, leaf: &B256, proof: &[B256]) -> bool {
+pub fn verify_tx_proof(
+    root: &B256,
+    count: usize,
+    index: usize,
+    leaf: &B256,
+    proof: &[B256],
+) -> bool {
     if index >= count || proof.len() != tx_tree_depth(count) {
         return false;
     }
@@ -138,10 +144,16 @@ mod tests {
             for i in (0..n).step_by((n / 7).max(1)) {
                 let proof = tree.proof(i).expect("index in range");
                 assert_eq!(proof.len(), tx_tree_depth(n));
-                assert!(verify_tx_proof(&tree.root(), n, i, &recs[i].hash(), &proof), "n = {n}, i = {i}");
+                assert!(
+                    verify_tx_proof(&tree.root(), n, i, &recs[i].hash(), &proof),
+                    "n = {n}, i = {i}"
+                );
                 // The same proof does not place the record at another index or another root.
                 if n > 1 {
-                    assert!(!verify_tx_proof(&tree.root(), n, (i + 1) % n, &recs[i].hash(), &proof) || recs[i] == recs[(i + 1) % n]);
+                    assert!(
+                        !verify_tx_proof(&tree.root(), n, (i + 1) % n, &recs[i].hash(), &proof)
+                            || recs[i] == recs[(i + 1) % n]
+                    );
                 }
                 assert!(!verify_tx_proof(&B256::repeat_byte(1), n, i, &recs[i].hash(), &proof));
             }

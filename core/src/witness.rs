@@ -10,8 +10,10 @@ use alloy_sol_types::{sol, SolValue};
 
 use crate::{
     config::ChainConfig,
+    smt::{
+        NodeStore, OverlayNodeStore, ProofError, SmtProof, SparseMerkleTree, Terminal, TreeError,
+    },
     state::{BatchSteps, RootedState},
-    smt::{NodeStore, OverlayNodeStore, ProofError, SmtProof, SparseMerkleTree, Terminal, TreeError},
     stf::{apply_step, InboxEntry, InboxKind, Outcome, StateAccess, Step},
     tx::{Domain, Record, RECORD_LEN},
     txroot::{verify_tx_proof, TxTree},
@@ -166,7 +168,8 @@ impl StepWitness {
 
     /// Decode `abi.encode(witness)`. An empty record means an inbox step.
     pub fn abi_decode(bytes: &[u8]) -> Result<Self, WitnessError> {
-        let w = abi::StepWitness::abi_decode(bytes).map_err(|e| WitnessError::Abi(e.to_string()))?;
+        let w =
+            abi::StepWitness::abi_decode(bytes).map_err(|e| WitnessError::Abi(e.to_string()))?;
         let accesses = w
             .accesses
             .iter()
@@ -188,8 +191,8 @@ impl StepWitness {
             };
             Ok(Self::Inbox { entry, accesses })
         } else {
-            let record =
-                Record::from_slice(&w.record).map_err(|_| WitnessError::RecordLength(w.record.len()))?;
+            let record = Record::from_slice(&w.record)
+                .map_err(|_| WitnessError::RecordLength(w.record.len()))?;
             Ok(Self::Record { record, tx_proof: w.txProof, accesses })
         }
     }
@@ -291,7 +294,9 @@ pub fn prove_step<S: NodeStore>(
     let accesses = recorder.accesses;
     let witness = match step {
         Step::Inbox(entry) => StepWitness::Inbox { entry: *entry, accesses },
-        Step::Record(prepared) => StepWitness::Record { record: prepared.record, tx_proof, accesses },
+        Step::Record(prepared) => {
+            StepWitness::Record { record: prepared.record, tx_proof, accesses }
+        }
     };
     Ok(ProvenStep { witness, root_after: recorder.root, outcome })
 }
@@ -352,7 +357,10 @@ pub fn execute_witness(
             }
             Step::Inbox(entry)
         }
-        (StepContext::Record { tx_root, index, count }, StepWitness::Record { record, tx_proof, .. }) => {
+        (
+            StepContext::Record { tx_root, index, count },
+            StepWitness::Record { record, tx_proof, .. },
+        ) => {
             if !verify_tx_proof(tx_root, *count, *index, &record.hash(), tx_proof) {
                 return Err(WitnessError::RecordNotInBatch);
             }
@@ -364,7 +372,10 @@ pub fn execute_witness(
     let mut consumer = ProofConsumer { root: root_before, proofs: witness.accesses(), used: 0 };
     let outcome = apply_step(config, step, &mut consumer)?;
     if consumer.used != consumer.proofs.len() {
-        return Err(WitnessError::UnusedAccesses { given: consumer.proofs.len(), used: consumer.used });
+        return Err(WitnessError::UnusedAccesses {
+            given: consumer.proofs.len(),
+            used: consumer.used,
+        });
     }
     Ok((consumer.root, outcome))
 }

@@ -18,9 +18,14 @@ use keel_core::{
     smt::{MemoryNodeStore, SparseMerkleTree},
     state::{execute_batch, step_roots, BatchSteps, MemoryState},
     stf::{InboxEntry, InboxKind, Step},
-    tx::{address_of, Domain, PreparedRecord, Record, RecordError, Transaction, TxKind, SECP256K1_N},
+    tx::{
+        address_of, Domain, PreparedRecord, Record, RecordError, Transaction, TxKind, SECP256K1_N,
+    },
     txroot::TxTree,
-    witness::{execute_witness, proof_to_abi, prove_batch_step, prove_step, StepContext, StepWitness, WitnessError},
+    witness::{
+        execute_witness, proof_to_abi, prove_batch_step, prove_step, StepContext, StepWitness,
+        WitnessError,
+    },
 };
 use secp256k1::SecretKey;
 use serde_json::{json, Value};
@@ -72,10 +77,23 @@ fn accounts() -> Accounts {
 }
 
 fn deposit(to: Address, token: Address, amount: u128) -> InboxEntry {
-    InboxEntry { kind: InboxKind::Deposit, sender: Address::repeat_byte(0xD0), recipient: to, token, amount }
+    InboxEntry {
+        kind: InboxKind::Deposit,
+        sender: Address::repeat_byte(0xD0),
+        recipient: to,
+        token,
+        amount,
+    }
 }
 
-fn tx(kind: TxKind, to: Address, token: Address, amount: u128, fee: u128, nonce: u64) -> Transaction {
+fn tx(
+    kind: TxKind,
+    to: Address,
+    token: Address,
+    amount: u128,
+    fee: u128,
+    nonce: u64,
+) -> Transaction {
     Transaction { kind, to, token, amount, fee, nonce }
 }
 
@@ -91,7 +109,11 @@ fn base_state(domain: &Domain) -> MemoryState {
         deposit(fee, ETH, 777),
     ];
     for i in 0..61u8 {
-        entries.push(deposit(Address::repeat_byte(i.wrapping_mul(37).wrapping_add(11)), ETH, u128::from(i) + 1));
+        entries.push(deposit(
+            Address::repeat_byte(i.wrapping_mul(37).wrapping_add(11)),
+            ETH,
+            u128::from(i) + 1,
+        ));
     }
     let records = vec![
         domain.sign(&tx(TxKind::Transfer, bob, ETH, 10, 1, 0), &a.alice),
@@ -143,34 +165,94 @@ fn step_cases(domain: &Domain) -> Vec<(&'static str, Case, &'static str)> {
         ("deposit_max_amount", Inbox(deposit(fresh, token(), u128::MAX)), "applied"),
         (
             "forced_withdrawal_covered",
-            Inbox(InboxEntry { kind: InboxKind::ForcedWithdrawal, sender: alice, recipient: alice, token: ETH, amount: 1_000 }),
+            Inbox(InboxEntry {
+                kind: InboxKind::ForcedWithdrawal,
+                sender: alice,
+                recipient: alice,
+                token: ETH,
+                amount: 1_000,
+            }),
             "applied",
         ),
         (
             "forced_withdrawal_whole_balance",
-            Inbox(InboxEntry { kind: InboxKind::ForcedWithdrawal, sender: bob, recipient: bob, token: ETH, amount: 310 }),
+            Inbox(InboxEntry {
+                kind: InboxKind::ForcedWithdrawal,
+                sender: bob,
+                recipient: bob,
+                token: ETH,
+                amount: 310,
+            }),
             "applied",
         ),
         (
             "forced_withdrawal_zero",
-            Inbox(InboxEntry { kind: InboxKind::ForcedWithdrawal, sender: fresh, recipient: fresh, token: ETH, amount: 0 }),
+            Inbox(InboxEntry {
+                kind: InboxKind::ForcedWithdrawal,
+                sender: fresh,
+                recipient: fresh,
+                token: ETH,
+                amount: 0,
+            }),
             "applied",
         ),
         (
             "forced_withdrawal_not_covered",
-            Inbox(InboxEntry { kind: InboxKind::ForcedWithdrawal, sender: bob, recipient: bob, token: ETH, amount: 311 }),
+            Inbox(InboxEntry {
+                kind: InboxKind::ForcedWithdrawal,
+                sender: bob,
+                recipient: bob,
+                token: ETH,
+                amount: 311,
+            }),
             "insufficientBalance",
         ),
         ("transfer_valid", Rec(valid), "applied"),
-        ("transfer_fresh_recipient", Rec(sign(tx(TxKind::Transfer, fresh, ETH, 100, 1, 1), &a.alice)), "applied"),
-        ("transfer_self", Rec(sign(tx(TxKind::Transfer, alice, ETH, 100, 1, 1), &a.alice)), "applied"),
-        ("transfer_zero_amount", Rec(sign(tx(TxKind::Transfer, bob, ETH, 0, 1, 1), &a.alice)), "applied"),
-        ("transfer_zero_fee", Rec(sign(tx(TxKind::Transfer, bob, ETH, 100, 0, 1), &a.alice)), "applied"),
-        ("transfer_zero_amount_zero_fee", Rec(sign(tx(TxKind::Transfer, bob, ETH, 0, 0, 1), &a.alice)), "applied"),
-        ("transfer_erc20", Rec(sign(tx(TxKind::Transfer, bob, token(), 4_999, 1, 1), &a.alice)), "applied"),
-        ("transfer_whole_balance", Rec(sign(tx(TxKind::Transfer, alice, ETH, 309, 1, 0), &a.bob)), "applied"),
-        ("transfer_fee_recipient_sender", Rec(sign(tx(TxKind::Transfer, bob, ETH, 7, 3, 1), &a.fee)), "applied"),
-        ("transfer_to_fee_recipient", Rec(sign(tx(TxKind::Transfer, fee, ETH, 7, 3, 1), &a.alice)), "applied"),
+        (
+            "transfer_fresh_recipient",
+            Rec(sign(tx(TxKind::Transfer, fresh, ETH, 100, 1, 1), &a.alice)),
+            "applied",
+        ),
+        (
+            "transfer_self",
+            Rec(sign(tx(TxKind::Transfer, alice, ETH, 100, 1, 1), &a.alice)),
+            "applied",
+        ),
+        (
+            "transfer_zero_amount",
+            Rec(sign(tx(TxKind::Transfer, bob, ETH, 0, 1, 1), &a.alice)),
+            "applied",
+        ),
+        (
+            "transfer_zero_fee",
+            Rec(sign(tx(TxKind::Transfer, bob, ETH, 100, 0, 1), &a.alice)),
+            "applied",
+        ),
+        (
+            "transfer_zero_amount_zero_fee",
+            Rec(sign(tx(TxKind::Transfer, bob, ETH, 0, 0, 1), &a.alice)),
+            "applied",
+        ),
+        (
+            "transfer_erc20",
+            Rec(sign(tx(TxKind::Transfer, bob, token(), 4_999, 1, 1), &a.alice)),
+            "applied",
+        ),
+        (
+            "transfer_whole_balance",
+            Rec(sign(tx(TxKind::Transfer, alice, ETH, 309, 1, 0), &a.bob)),
+            "applied",
+        ),
+        (
+            "transfer_fee_recipient_sender",
+            Rec(sign(tx(TxKind::Transfer, bob, ETH, 7, 3, 1), &a.fee)),
+            "applied",
+        ),
+        (
+            "transfer_to_fee_recipient",
+            Rec(sign(tx(TxKind::Transfer, fee, ETH, 7, 3, 1), &a.alice)),
+            "applied",
+        ),
         ("transfer_bad_signature", Rec(unrecoverable(domain, valid)), "invalidSignature"),
         (
             "transfer_wrong_chain",
@@ -190,8 +272,16 @@ fn step_cases(domain: &Domain) -> Vec<(&'static str, Case, &'static str)> {
         ("transfer_zero_s", Rec(tamper(valid, |b| b[113..145].fill(0))), "invalidRecord"),
         ("transfer_zero_r", Rec(tamper(valid, |b| b[81..113].fill(0))), "invalidRecord"),
         ("transfer_unknown_kind", Rec(tamper(valid, |b| b[0] = 3)), "invalidRecord"),
-        ("transfer_wrong_nonce", Rec(sign(tx(TxKind::Transfer, bob, ETH, 100, 1, 5), &a.alice)), "badNonce"),
-        ("transfer_replayed_nonce", Rec(sign(tx(TxKind::Transfer, bob, ETH, 100, 1, 0), &a.alice)), "badNonce"),
+        (
+            "transfer_wrong_nonce",
+            Rec(sign(tx(TxKind::Transfer, bob, ETH, 100, 1, 5), &a.alice)),
+            "badNonce",
+        ),
+        (
+            "transfer_replayed_nonce",
+            Rec(sign(tx(TxKind::Transfer, bob, ETH, 100, 1, 0), &a.alice)),
+            "badNonce",
+        ),
         (
             "transfer_insufficient_balance",
             Rec(sign(tx(TxKind::Transfer, alice, ETH, 310, 1, 0), &a.bob)),
@@ -203,15 +293,31 @@ fn step_cases(domain: &Domain) -> Vec<(&'static str, Case, &'static str)> {
             "insufficientBalance",
         ),
         ("withdraw_valid", Rec(sign(tx(TxKind::Withdraw, l1, ETH, 50, 1, 1), &a.alice)), "applied"),
-        ("withdraw_zero_fee", Rec(sign(tx(TxKind::Withdraw, l1, ETH, 50, 0, 1), &a.alice)), "applied"),
-        ("withdraw_erc20", Rec(sign(tx(TxKind::Withdraw, alice, token(), 5_000, 0, 1), &a.alice)), "applied"),
+        (
+            "withdraw_zero_fee",
+            Rec(sign(tx(TxKind::Withdraw, l1, ETH, 50, 0, 1), &a.alice)),
+            "applied",
+        ),
+        (
+            "withdraw_erc20",
+            Rec(sign(tx(TxKind::Withdraw, alice, token(), 5_000, 0, 1), &a.alice)),
+            "applied",
+        ),
         (
             "withdraw_insufficient_balance",
             Rec(sign(tx(TxKind::Withdraw, l1, ETH, 310, 1, 0), &a.bob)),
             "insufficientBalance",
         ),
-        ("withdraw_wrong_nonce", Rec(sign(tx(TxKind::Withdraw, l1, ETH, 50, 1, 0), &a.alice)), "badNonce"),
-        ("withdraw_bad_signature", Rec(unrecoverable(domain, sign(tx(TxKind::Withdraw, l1, ETH, 50, 1, 1), &a.alice))), "invalidSignature"),
+        (
+            "withdraw_wrong_nonce",
+            Rec(sign(tx(TxKind::Withdraw, l1, ETH, 50, 1, 0), &a.alice)),
+            "badNonce",
+        ),
+        (
+            "withdraw_bad_signature",
+            Rec(unrecoverable(domain, sign(tx(TxKind::Withdraw, l1, ETH, 50, 1, 1), &a.alice))),
+            "invalidSignature",
+        ),
     ]
 }
 
@@ -252,7 +358,8 @@ fn prove_and_check(
     tx_proof: Vec<B256>,
 ) -> (StepWitness, B256, &'static str) {
     let proven = prove_step(config, store, root, step, tx_proof).expect("nodes present");
-    let (checked_root, outcome) = execute_witness(config, context, root, &proven.witness).expect("witness verifies");
+    let (checked_root, outcome) =
+        execute_witness(config, context, root, &proven.witness).expect("witness verifies");
     assert_eq!(checked_root, proven.root_after);
     assert_eq!(outcome, proven.outcome);
     // The encoding round-trips.
@@ -273,7 +380,8 @@ fn steps_vectors() -> Value {
         let (witness, root_after, outcome, context) = match case {
             Case::Inbox(entry) => {
                 let context = StepContext::Inbox { entry_hash: entry.hash() };
-                let (w, r, o) = prove_and_check(&config, store, root, Step::Inbox(&entry), &context, vec![]);
+                let (w, r, o) =
+                    prove_and_check(&config, store, root, Step::Inbox(&entry), &context, vec![]);
                 (w, r, o, context)
             }
             Case::Record(record) => {
@@ -286,7 +394,8 @@ fn steps_vectors() -> Value {
                 let context = StepContext::Record { tx_root: tree.root(), index, count };
                 let prepared = domain.prepare(record);
                 let proof = tree.proof(index).expect("in range");
-                let (w, r, o) = prove_and_check(&config, store, root, Step::Record(&prepared), &context, proof);
+                let (w, r, o) =
+                    prove_and_check(&config, store, root, Step::Record(&prepared), &context, proof);
                 (w, r, o, context)
             }
         };
@@ -377,11 +486,14 @@ fn txroot_vectors() -> Value {
 
 fn external_signature() -> (Transaction, Record, Address, String) {
     let dir = vectors_dir().join("external");
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("cast_transfer.json")).expect("file")).expect("json");
-    let typed: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("cast_transfer_typed_data.json")).expect("file"))
-            .expect("json");
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("cast_transfer.json")).expect("file"),
+    )
+    .expect("json");
+    let typed: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("cast_transfer_typed_data.json")).expect("file"),
+    )
+    .expect("json");
     let m = &typed["message"];
     let t = Transaction {
         kind: TxKind::Transfer,
@@ -398,7 +510,12 @@ fn external_signature() -> (Transaction, Record, Address, String) {
         v: sig[64],
     };
     let signer = meta["signer"].as_str().expect("signer").parse().expect("address");
-    (t, Record::encode(&t, &signature), signer, meta["command"].as_str().expect("command").to_string())
+    (
+        t,
+        Record::encode(&t, &signature),
+        signer,
+        meta["command"].as_str().expect("command").to_string(),
+    )
 }
 
 fn eip712_vectors() -> Value {
@@ -456,7 +573,12 @@ fn record_vectors() -> Value {
         ("unknown_kind", tamper(good, |b| b[0] = 0).0.to_vec()),
         ("bad_v", tamper(good, |b| b[145] = 1).0.to_vec()),
         ("zero_r", tamper(good, |b| b[81..113].fill(0)).0.to_vec()),
-        ("r_at_curve_order", tamper(good, |b| b[81..113].copy_from_slice(&SECP256K1_N.to_be_bytes::<32>())).0.to_vec()),
+        (
+            "r_at_curve_order",
+            tamper(good, |b| b[81..113].copy_from_slice(&SECP256K1_N.to_be_bytes::<32>()))
+                .0
+                .to_vec(),
+        ),
         ("zero_s", tamper(good, |b| b[113..145].fill(0)).0.to_vec()),
         ("high_s", tamper(good, |b| b[113..145].fill(0xFF)).0.to_vec()),
     ];
@@ -494,8 +616,13 @@ fn game_vectors() -> Value {
         token: ETH,
         amount,
     };
-    let deposits = vec![dep(0xD1, alice, 1_000_000), dep(0xD2, bob, 50_000), dep(0xD1, carol, 7), dep(0xD3, bob, 1)];
-    let batch_records = vec![
+    let deposits = [
+        dep(0xD1, alice, 1_000_000),
+        dep(0xD2, bob, 50_000),
+        dep(0xD1, carol, 7),
+        dep(0xD3, bob, 1),
+    ];
+    let batch_records = [
         vec![
             domain.sign(&tx(TxKind::Transfer, bob, ETH, 100, 1, 0), &a.alice),
             domain.sign(&tx(TxKind::Transfer, carol, ETH, 2_000, 2, 0), &a.bob),
@@ -527,11 +654,13 @@ fn game_vectors() -> Value {
         let mut witnesses = Vec::new();
         for k in 0..batch.len() {
             // As a challenger would: replay to R_k on a scratch overlay, then prove step k.
-            let (context, proven) = prove_batch_step(&config, state.tree().store(), pre_root, &batch, &tree, k)
-                .expect("mem")
-                .expect("step exists");
+            let (context, proven) =
+                prove_batch_step(&config, state.tree().store(), pre_root, &batch, &tree, k)
+                    .expect("mem")
+                    .expect("step exists");
             assert_eq!(proven.root_after, roots[k + 1]);
-            let checked = execute_witness(&config, &context, roots[k], &proven.witness).expect("witness verifies");
+            let checked = execute_witness(&config, &context, roots[k], &proven.witness)
+                .expect("witness verifies");
             assert_eq!(checked, (roots[k + 1], proven.outcome));
             witnesses.push(hexs(proven.witness.abi_encode()));
         }
@@ -542,7 +671,8 @@ fn game_vectors() -> Value {
         while withdrawal_index < count {
             let key = keys::withdrawal_key(withdrawal_index);
             let proof = state.tree().prove(&exec.post_root, &key).expect("mem");
-            let (recipient, amount) = find_withdrawal(&batch, &config, withdrawal_index, &state, &key);
+            let (recipient, amount) =
+                find_withdrawal(&batch, &config, withdrawal_index, &state, &key);
             withdrawals.push(json!({
                 "batch": bi,
                 "index": withdrawal_index.to::<u64>(),
@@ -602,7 +732,9 @@ fn find_withdrawal(
     let leaf = state.value(key);
     for p in &batch.records {
         if let Ok((t, _)) = p.sender {
-            if t.kind == TxKind::Withdraw && keys::withdrawal_value(&t.to, &t.token, t.amount) == leaf {
+            if t.kind == TxKind::Withdraw
+                && keys::withdrawal_value(&t.to, &t.token, t.amount) == leaf
+            {
                 return (t.to, t.amount);
             }
         }
@@ -644,12 +776,23 @@ fn committed_vectors_match_the_generator() {
 #[test]
 fn step_vectors_cover_every_kind_and_outcome() {
     let v = steps_vectors();
-    let names: BTreeSet<&str> = v["steps"].as_array().expect("steps").iter().map(|s| s["name"].as_str().expect("name")).collect();
-    let outcomes: BTreeSet<&str> =
-        v["steps"].as_array().expect("steps").iter().map(|s| s["outcome"].as_str().expect("outcome")).collect();
+    let names: BTreeSet<&str> = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    let outcomes: BTreeSet<&str> = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["outcome"].as_str().expect("outcome"))
+        .collect();
     assert_eq!(
         outcomes,
-        ["applied", "badNonce", "insufficientBalance", "invalidRecord", "invalidSignature"].into_iter().collect()
+        ["applied", "badNonce", "insufficientBalance", "invalidRecord", "invalidSignature"]
+            .into_iter()
+            .collect()
     );
     for required in [
         "deposit_fresh",
@@ -684,7 +827,10 @@ fn tampered_witnesses_are_rejected() {
     for (name, case, _) in step_cases(&domain) {
         let (context, step_owned): (StepContext, Result<InboxEntry, PreparedRecord>) = match case {
             Case::Inbox(e) => (StepContext::Inbox { entry_hash: e.hash() }, Ok(e)),
-            Case::Record(r) => (StepContext::Record { tx_root: r.hash(), index: 0, count: 1 }, Err(domain.prepare(r))),
+            Case::Record(r) => (
+                StepContext::Record { tx_root: r.hash(), index: 0, count: 1 },
+                Err(domain.prepare(r)),
+            ),
         };
         let step = match &step_owned {
             Ok(e) => Step::Inbox(e),
@@ -733,7 +879,10 @@ fn tampered_witnesses_are_rejected() {
         if let StepWitness::Inbox { entry, accesses } = &proven.witness {
             let mut e = *entry;
             e.amount ^= 1;
-            variants.push(("changed entry".into(), StepWitness::Inbox { entry: e, accesses: accesses.clone() }));
+            variants.push((
+                "changed entry".into(),
+                StepWitness::Inbox { entry: e, accesses: accesses.clone() },
+            ));
         }
         if let StepWitness::Record { record, accesses, .. } = &proven.witness {
             let mut r = *record;
@@ -746,18 +895,29 @@ fn tampered_witnesses_are_rejected() {
         for (what, w) in variants {
             match execute_witness(&config, &context, root, &w) {
                 Err(_) => {}
-                Ok((r, _)) => assert_ne!(r, truth, "{name}: {what} was accepted with the true root"),
+                Ok((r, _)) => {
+                    assert_ne!(r, truth, "{name}: {what} was accepted with the true root")
+                }
             }
             checked += 1;
         }
         // The honest witness is accepted.
-        assert_eq!(execute_witness(&config, &context, root, &proven.witness).map(|(r, _)| r), Ok(truth), "{name}");
+        assert_eq!(
+            execute_witness(&config, &context, root, &proven.witness).map(|(r, _)| r),
+            Ok(truth),
+            "{name}"
+        );
         // And the wrong kind of context is refused.
         let wrong = match context {
-            StepContext::Inbox { .. } => StepContext::Record { tx_root: B256::ZERO, index: 0, count: 1 },
+            StepContext::Inbox { .. } => {
+                StepContext::Record { tx_root: B256::ZERO, index: 0, count: 1 }
+            }
             StepContext::Record { .. } => StepContext::Inbox { entry_hash: B256::ZERO },
         };
-        assert_eq!(execute_witness(&config, &wrong, root, &proven.witness), Err(WitnessError::WrongStepKind));
+        assert_eq!(
+            execute_witness(&config, &wrong, root, &proven.witness),
+            Err(WitnessError::WrongStepKind)
+        );
     }
     assert!(checked > 100, "only {checked} tampered witnesses checked");
 }

@@ -265,7 +265,7 @@ impl<S: NodeStore> SparseMerkleTree<S> {
     ) -> Result<TreeUpdate, TreeError> {
         let mut sorted: Vec<(B256, B256)> = writes.into_iter().collect();
         // A stable sort keeps the write order among equal keys; keep the last of each run.
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_by_key(|w| w.0);
         let mut unique: Vec<(B256, B256)> = Vec::with_capacity(sorted.len());
         for w in sorted {
             match unique.last_mut() {

@@ -19,7 +19,13 @@ fn arb_b256() -> impl Strategy<Value = B256> {
 
 /// Keys that are random or share long prefixes with a base key, so splits happen deep down.
 fn arb_keys() -> impl Strategy<Value = Vec<(B256, B256)>> {
-    (arb_b256(), proptest::collection::vec((0usize..256, any::<u8>(), any::<bool>(), arb_b256(), arb_b256()), 0..40))
+    (
+        arb_b256(),
+        proptest::collection::vec(
+            (0usize..256, any::<u8>(), any::<bool>(), arb_b256(), arb_b256()),
+            0..40,
+        ),
+    )
         .prop_map(|(base, specs)| {
             specs
                 .into_iter()
@@ -106,7 +112,10 @@ fn neighbour_must_be_on_the_path_and_not_the_key() {
     let mut tree = SparseMerkleTree::new(MemoryNodeStore::new());
     let a = B256::repeat_byte(0x0F);
     let root = tree.update(&B256::ZERO, [(a, B256::repeat_byte(1))]).expect("update");
-    let proof = SmtProof { siblings: vec![], terminal: Terminal::Other { key: a, value: B256::repeat_byte(1) } };
+    let proof = SmtProof {
+        siblings: vec![],
+        terminal: Terminal::Other { key: a, value: B256::repeat_byte(1) },
+    };
     assert_eq!(proof.verify(&root, &a), Err(ProofError::BadNeighbour));
     let b = B256::repeat_byte(0xF0);
     assert_eq!(proof.verify(&root, &b), Ok(B256::ZERO));
@@ -165,8 +174,9 @@ proptest! {
 
 #[test]
 fn large_update_uses_parallel_path_and_matches_reference() {
-    let leaves: Vec<(B256, B256)> =
-        (0..10_000u32).map(|i| (crate::keccak256(i.to_be_bytes()), B256::from(alloy_primitives::U256::from(i)))).collect();
+    let leaves: Vec<(B256, B256)> = (0..10_000u32)
+        .map(|i| (crate::keccak256(i.to_be_bytes()), B256::from(alloy_primitives::U256::from(i))))
+        .collect();
     let mut tree = SparseMerkleTree::new(MemoryNodeStore::new());
     let root = tree.update(&B256::ZERO, leaves[..6_000].to_vec()).expect("update");
     let root = tree.update(&root, leaves[3_000..].to_vec()).expect("update");
