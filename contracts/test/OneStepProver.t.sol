@@ -43,21 +43,54 @@ contract OneStepProverTest is Test {
         bytes witness;
     }
 
-    function _vector(uint256 i) internal view returns (Vector memory v) {
-        string memory p = string.concat(".steps[", vm.toString(i), "]");
-        v.name = steps.readString(string.concat(p, ".name"));
-        v.outcome = steps.readString(string.concat(p, ".outcome"));
-        v.rootBefore = steps.readBytes32(string.concat(p, ".rootBefore"));
-        v.rootAfter = steps.readBytes32(string.concat(p, ".rootAfter"));
-        v.context = IOneStepProver.StepContext({
-            isInbox: steps.readBool(string.concat(p, ".isInbox")),
-            entryHash: steps.readBytes32(string.concat(p, ".entryHash")),
-            txRoot: steps.readBytes32(string.concat(p, ".txRoot")),
-            recordIndex: steps.readUint(string.concat(p, ".recordIndex")),
-            recordCount: steps.readUint(string.concat(p, ".recordCount"))
+    /// @dev One steps.json entry as forge's JSON decoder yields it (fields in alphabetical order).
+    struct JsonStep {
+        uint256 accessCount;
+        bytes32 entryHash;
+        bool isInbox;
+        string name;
+        string outcome;
+        uint256 recordCount;
+        uint256 recordIndex;
+        bytes32 rootAfter;
+        bytes32 rootBefore;
+        bytes32 txRoot;
+        bytes witness;
+    }
+
+    /// @dev All vectors, parsed once (parsing per field would copy the whole file each time).
+    function _vectors() internal view returns (Vector[] memory vs) {
+        JsonStep[] memory js = abi.decode(vm.parseJson(steps, ".steps"), (JsonStep[]));
+        assertEq(js.length, count, "count");
+        vs = new Vector[](js.length);
+        for (uint256 i = 0; i < js.length; i++) {
+            JsonStep memory j = js[i];
+            vs[i] = Vector({
+                name: j.name,
+                outcome: j.outcome,
+                rootBefore: j.rootBefore,
+                rootAfter: j.rootAfter,
+                context: IOneStepProver.StepContext({
+                    isInbox: j.isInbox,
+                    entryHash: j.entryHash,
+                    txRoot: j.txRoot,
+                    recordIndex: j.recordIndex,
+                    recordCount: j.recordCount
+                }),
+                accessCount: j.accessCount,
+                witness: j.witness
+            });
+        }
+    }
+
+    function _copy(IOneStepProver.StepContext memory c) internal pure returns (IOneStepProver.StepContext memory) {
+        return IOneStepProver.StepContext({
+            isInbox: c.isInbox,
+            entryHash: c.entryHash,
+            txRoot: c.txRoot,
+            recordIndex: c.recordIndex,
+            recordCount: c.recordCount
         });
-        v.accessCount = steps.readUint(string.concat(p, ".accessCount"));
-        v.witness = steps.readBytes(string.concat(p, ".witness"));
     }
 
     function _decode(bytes memory witness) internal pure returns (OneStepProver.StepWitness memory) {
@@ -87,8 +120,9 @@ contract OneStepProverTest is Test {
     function test_proveStep_vectors_succeeds() public view {
         assertGt(count, 0);
         uint256 maxGas;
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             assertEq(_decode(v.witness).accesses.length, v.accessCount, v.name);
             uint256 g = gasleft();
             bytes32 root = prover.proveStep(config, v.rootBefore, v.context, v.witness);
@@ -133,8 +167,9 @@ contract OneStepProverTest is Test {
         bool[20] memory seenName;
         bool seenInbox;
         bool seenRecord;
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             if (v.context.isInbox) seenInbox = true;
             else seenRecord = true;
             for (uint256 j = 0; j < outcomes.length; j++) {
@@ -158,8 +193,9 @@ contract OneStepProverTest is Test {
 
     /// @notice Changing any one sibling of any access is rejected.
     function test_proveStep_tamperedSibling_reverts() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             OneStepProver.StepWitness memory w = _decode(v.witness);
             for (uint256 a = 0; a < w.accesses.length; a++) {
                 bytes32[] memory sib = w.accesses[a].siblings;
@@ -175,8 +211,9 @@ contract OneStepProverTest is Test {
 
     /// @notice Changing the value, terminal, other key or other value of any access is rejected.
     function test_proveStep_tamperedProofFields_reverts() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             OneStepProver.StepWitness memory w = _decode(v.witness);
             for (uint256 a = 0; a < w.accesses.length; a++) {
                 SparseMerkle.Proof memory p = w.accesses[a];
@@ -227,8 +264,9 @@ contract OneStepProverTest is Test {
 
     /// @notice Swapping two different accesses is rejected.
     function test_proveStep_swappedAccesses_reverts() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             OneStepProver.StepWitness memory w = _decode(v.witness);
             for (uint256 a = 0; a + 1 < w.accesses.length; a++) {
                 for (uint256 b = a + 1; b < w.accesses.length; b++) {
@@ -244,8 +282,9 @@ contract OneStepProverTest is Test {
     /// @notice Dropping the last access, or appending one (a copy of any access or an empty
     ///         proof), is rejected.
     function test_proveStep_wrongAccessCount_reverts() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             OneStepProver.StepWitness memory w = _decode(v.witness);
             SparseMerkle.Proof[] memory orig = w.accesses;
             uint256 n = orig.length;
@@ -270,14 +309,15 @@ contract OneStepProverTest is Test {
     /// @notice A wrong entry (inbox) or a wrong record, record index or tx proof is rejected, and
     ///         so is a witness of the other step kind.
     function test_proveStep_wrongStep_reverts() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             OneStepProver.StepWitness memory w = _decode(v.witness);
-            IOneStepProver.StepContext memory ctx = v.context;
+            IOneStepProver.StepContext memory ctx = _copy(v.context);
             if (ctx.isInbox) {
-                w.entry.amount += 1;
+                w.entry.amount ^= 1;
                 _assertRejected(v, ctx, abi.encode(w), "entry amount");
-                w.entry.amount -= 1;
+                w.entry.amount ^= 1;
                 w.entry.recipient = address(uint160(w.entry.recipient) ^ 1);
                 _assertRejected(v, ctx, abi.encode(w), "entry recipient");
                 w.entry.recipient = address(uint160(w.entry.recipient) ^ 1);
@@ -330,8 +370,9 @@ contract OneStepProverTest is Test {
 
     /// @notice A wrong rootBefore is rejected by every step that makes an access.
     function test_proveStep_wrongRootBefore_reverts() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             if (v.accessCount == 0) continue;
             v.rootBefore = bytes32(uint256(v.rootBefore) ^ 1);
             try prover.proveStep(config, v.rootBefore, v.context, v.witness) returns (bytes32) {
@@ -342,8 +383,9 @@ contract OneStepProverTest is Test {
 
     /// @notice The witness re-encoded by Solidity is byte-identical to the Rust encoding.
     function test_proveStep_witnessEncodingRoundTrips_succeeds() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             assertEq(abi.encode(_decode(v.witness)), v.witness, v.name);
         }
     }
@@ -351,7 +393,7 @@ contract OneStepProverTest is Test {
     /// @notice Fuzz: flipping any byte of any vector's witness never yields a root other than the
     ///         true one (it reverts, or the byte was immaterial and the root is rootAfter).
     function testFuzz_proveStep_mutatedWitness_neverWrongRoot(uint256 which, uint256 offset, uint8 mask) public view {
-        Vector memory v = _vector(bound(which, 0, count - 1));
+        Vector memory v = _vectors()[bound(which, 0, count - 1)];
         mask = uint8(bound(mask, 1, 255));
         offset = bound(offset, 0, v.witness.length - 1);
         v.witness[offset] ^= bytes1(mask);
@@ -362,7 +404,7 @@ contract OneStepProverTest is Test {
 
     /// @notice Fuzz: random bytes are not a witness for any vector's step.
     function testFuzz_proveStep_randomWitness_reverts(uint256 which, bytes memory junk) public view {
-        Vector memory v = _vector(bound(which, 0, count - 1));
+        Vector memory v = _vectors()[bound(which, 0, count - 1)];
         try prover.proveStep(config, v.rootBefore, v.context, junk) returns (bytes32 root) {
             assertEq(root, v.rootAfter, v.name);
         } catch {}
@@ -537,8 +579,9 @@ contract OneStepProverTest is Test {
 
     /// @notice Every inbox vector's entry hashes to its entryHash.
     function test_hash_inboxVectors_succeeds() public view {
-        for (uint256 i = 0; i < count; i++) {
-            Vector memory v = _vector(i);
+        Vector[] memory vs = _vectors();
+        for (uint256 i = 0; i < vs.length; i++) {
+            Vector memory v = vs[i];
             if (!v.context.isInbox) continue;
             OneStepProver.InboxEntry memory e = _decode(v.witness).entry;
             assertEq(InboxEntries.hash(e.kind, e.sender, e.recipient, e.token, e.amount), v.context.entryHash, v.name);

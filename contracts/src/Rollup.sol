@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IRollup} from "./interfaces/IRollup.sol";
+import {IBridge} from "./interfaces/IBridge.sol";
+import {IChallengeManager} from "./interfaces/IChallengeManager.sol";
+import {IOneStepProver} from "./interfaces/IOneStepProver.sol";
+import {TxRoot} from "./lib/TxRoot.sol";
+
+/// @title Rollup
+/// @notice Keel's batch chain on L1: posters stake, the sequencer (or, after it has been inactive,
+///         any staked party) appends batches of records plus a claimed post-state root, batches
+///         become final after their challenge period, and a batch that loses a game is removed
+///         together with every later batch while its poster's stake is slashed.
+/// @dev Data availability is calldata-only: `records` is not copied into the `BatchAppended` event
+///      (that would cost 8 gas per byte); verifiers decode it from the input of the transaction
+///      that emitted the event. To make that always possible, `appendBatch` only accepts a direct
+///      call from an account without code (`msg.sender == tx.origin`, no EIP-7702 delegation), so
+///      the call is the transaction's top-level call and its input is the transaction's input.
+///
+///      Batch `i`'s pre-state root is not stored: it is batch `i − 1`'s post-state root (zero for
+///      batch 0), which cannot change while batch `i` exists, since removing batch `i − 1` removes
+///      batch `i` too. This saves a storage slot (≈ 22k gas) per batch.
+///
+///      Slashing takes the poster's whole stake: `challengerShareBps` of it goes to the winning
+///      challenger (through the ChallengeManager's credit ledger), the rest is sent to
+///      `BURN_ADDRESS` (0x…dEaD), so this contract's balance is always the sum of the stakes.
+contract Rollup is IRollup {
+    /// @notice Where the burned part of a slashed stake is sent.
+    address public constant BURN_ADDRESS = address(0xdEaD);
+    /// @notice The largest dissection degree allowed (bounds the gas of one dissection).
+    uint64 public constant MAX_DEGREE = 64;
+    /// @notice Basis points in one.
+    uint16 internal constant BPS = 10_000;
+
+    /// @dev A batch in storage (four slots); see `IRollup.Batch` for the fields.
+    struct StoredBatch {
+        bytes32 txRoot;
+        bytes32 postStateRoot;
+        uint64 txCount;
+        uint64 inboxStart;
+        uint64 inboxEnd;
+        uint64 timestamp;
+        address poster;
+        uint64 id;
+    }
+
+    /// @inheritdoc IRollup
+    address public immutable deployer;
+    /// @inheritdoc IRollup
+    uint64 public immutable l2ChainId;
+    /// @inheritdoc IRollup
+    address public immutable feeRecipient;
+    /// @inheritdoc IRollup
+    address public immutable sequencer;
+    /// @inheritdoc IRollup
+    uint64 public immutable challengePeriod;
+    /// @inheritdoc IRollup
+    uint64 public immutable moveTimeout;
+    /// @inheritdoc IRollup
+    uint256 public immutable requiredStake;
+    /// @inheritdoc IRollup
+    uint256 public immutable challengeBond;
+    /// @inheritdoc IRollup
+    uint64 public immutable forceInclusionDelay;
+    /// @inheritdoc IRollup
+    uint64 public immutable sequencerInactivityPeriod;
+    /// @inheritdoc IRollup
+    uint64 public immutable degree;
+    /// @inheritdoc IRollup
+    uint16 public immutable challengerShareBps;
+
+    // Slot 0: read and written by every append.
+    /// @inheritdoc IRollup
+    IBridge public bridge;
+    /// @inheritdoc IRollup
+    uint64 public batchCount;
+
+    // Slot 1.
+    /// @inheritdoc IRollup
+    IChallengeManager public challengeManager;
+    /// @inheritdoc IRollup
+    uint64 public finalizedCount;
+
+    // Slot 2: read and written by every append.
+    /// @inheritdoc IRollup
+    uint64 public lastSequencerAppend;
+    /// @notice The id the next batch gets (ids start at 1, so 0 means "no batch").
+    uint64 public nextBatchId;
+    /// @inheritdoc IRollup
+    uint64 public nextInboxStart;
+
+    /// @inheritdoc IRollup
+    mapping(address staker => uint256) public stakes;
+    /// @inheritdoc IRollup
+    mapping(address poster => uint64) public lastPostedIndexPlusOne;
+    mapping(uint256 index => StoredBatch) private _batches;
+
+    bool private transient _locked;
+
+    modifier nonReentrant() {
+        if (_locked) revert Reentrancy();
+        _locked = true;
+        _;
+        _locked = false;
+    }
+
+    /// @notice Deploys the rollup with its fixed configuration; the caller becomes the deployer
+    ///         that must call `initialize`.
+    /// @param config The parameters (see `IRollup.Config`).
+    constructor(Config memory config) {
+        if (
+            config.sequencer == address(0) || config.degree < 2 || config.degree > MAX_DEGREE
+                || config.challengerShareBps > BPS || config.challengePeriod == 0 || config.moveTimeout == 0
+                || config.requiredStake == 0 || config.challengeBond == 0 || config.sequencerInactivityPeriod == 0
+        ) revert InvalidConfig();
+        deployer = msg.sender;
+        l2ChainId = config.l2ChainId;
+        feeRecipient = config.feeRecipient;
+        sequencer = config.sequencer;
+        challengePeriod = config.challengePeriod;
+        moveTimeout = config.moveTimeout;
+        requiredStake = config.requiredStake;
+        challengeBond = config.challengeBond;
+        forceInclusionDelay = config.forceInclusionDelay;
+        sequencerInactivityPeriod = config.sequencerInactivityPeriod;
+        degree = config.degree;
+        challengerShareBps = config.challengerShareBps;
+        lastSequencerAppend = uint64(block.timestamp);
+        nextBatchId = 1;
+    }
+
+    /// @inheritdoc IRollup
+    function initialize(IBridge bridge_, IChallengeManager challengeManager_) external {
+        if (msg.sender != deployer) revert NotDeployer();
+        if (address(bridge) != address(0)) revert AlreadyInitialized();
+        if (
+            address(bridge_) == address(0) || address(challengeManager_) == address(0)
+                || address(bridge_.rollup()) != address(this) || address(challengeManager_.rollup()) != address(this)
+                || address(challengeManager_.bridge()) != address(bridge_)
+        ) revert BadWiring();
+        bridge = bridge_;
+        challengeManager = challengeManager_;
+        emit Initialized(address(bridge_), address(challengeManager_));
+    }
+
+    /// @inheritdoc IRollup
+    function stake() external payable {
+        if (msg.value == 0) revert ZeroStake();
+        uint256 total = stakes[msg.sender] + msg.value;
+        if (total < requiredStake) revert StakeTooLow(total, requiredStake);
+        stakes[msg.sender] = total;
+        emit Staked(msg.sender, msg.value, total);
+    }
+
+    /// @inheritdoc IRollup
+    function unstake() external nonReentrant {
+        uint256 amount = stakes[msg.sender];
+        if (amount == 0) revert NoStake();
+        uint64 last = lastPostedIndexPlusOne[msg.sender];
+        if (last > finalizedCount) revert UnfinalizedBatches(last - 1);
+        stakes[msg.sender] = 0;
+        emit Unstaked(msg.sender, amount);
+        _sendETH(msg.sender, amount);
+    }
+
+    /// @inheritdoc IRollup
+    function appendBatch(bytes calldata records, uint256 inboxEnd, bytes32 postStateRoot_)
+        external
+        returns (uint256 index)
+    {
+        uint256 inboxStart = _checkAppend(inboxEnd);
+        (bytes32 txRoot, uint256 txCount) = TxRoot.compute(records);
+        if (txCount == 0 && inboxEnd == inboxStart) revert EmptyBatch();
+
+        index = batchCount;
+        uint64 id = nextBatchId;
+        _batches[index] = StoredBatch({
+            txRoot: txRoot,
+            postStateRoot: postStateRoot_,
+            txCount: uint64(txCount),
+            inboxStart: uint64(inboxStart),
+            inboxEnd: uint64(inboxEnd),
+            timestamp: uint64(block.timestamp),
+            poster: msg.sender,
+            id: id
+        });
+        batchCount = uint64(index + 1);
+        nextBatchId = id + 1;
+        nextInboxStart = uint64(inboxEnd);
+        if (msg.sender == sequencer) lastSequencerAppend = uint64(block.timestamp);
+        lastPostedIndexPlusOne[msg.sender] = uint64(index + 1);
+        emit BatchAppended(index, id, msg.sender, txRoot, txCount, inboxStart, inboxEnd, postStateRoot_);
+    }
+
+    /// @inheritdoc IRollup
+    function finalizeBatches(uint256 upTo) external {
+        uint256 count = batchCount;
+        if (upTo >= count) revert NoSuchBatch(upTo);
+        uint256 first = finalizedCount;
+        if (upTo < first) revert AlreadyFinal(upTo);
+        IChallengeManager manager = challengeManager;
+        for (uint256 i = first; i <= upTo; ++i) {
+            StoredBatch storage b = _batches[i];
+            uint256 deadline = uint256(b.timestamp) + challengePeriod;
+            if (block.timestamp < deadline) revert ChallengePeriodNotOver(i, deadline);
+            uint64 id = b.id;
+            // No game can start after the deadline, so a zero count here stays zero.
+            if (manager.openGames(id) != 0) revert OpenGames(i);
+            emit BatchFinalized(i, id, b.postStateRoot);
+        }
+        finalizedCount = uint64(upTo + 1);
+    }
+
+    /// @inheritdoc IRollup
+    function rejectBatch(uint256 index, uint64 id, address challenger)
+        external
+        nonReentrant
+        returns (uint256 reward)
+    {
+        if (msg.sender != address(challengeManager)) revert NotChallengeManager();
+        uint256 count = batchCount;
+        if (index >= count) revert NoSuchBatch(index);
+        StoredBatch storage b = _batches[index];
+        if (b.id != id) revert BatchIdMismatch(index, id);
+        if (index < finalizedCount) revert AlreadyFinal(index);
+
+        address poster = b.poster;
+        uint64 rewoundTo = b.inboxStart;
+        // O(1) removal: later slots are simply overwritten by the next appends.
+        batchCount = uint64(index);
+        nextInboxStart = rewoundTo;
+        emit BatchesRemoved(index, count, rewoundTo);
+
+        uint256 slashed = stakes[poster];
+        stakes[poster] = 0;
+        reward = slashed * challengerShareBps / BPS;
+        uint256 burned = slashed - reward;
+        emit StakeSlashed(poster, challenger, slashed, reward, burned);
+        if (burned != 0) _sendETH(BURN_ADDRESS, burned);
+        if (reward != 0) _sendETH(msg.sender, reward);
+    }
+
+    /// @inheritdoc IRollup
+    function chainConfig() external view returns (IOneStepProver.ChainConfig memory) {
+        return IOneStepProver.ChainConfig({l2ChainId: l2ChainId, rollup: address(this), feeRecipient: feeRecipient});
+    }
+
+    /// @inheritdoc IRollup
+    function getBatch(uint256 index) external view returns (Batch memory batch) {
+        StoredBatch storage b = _existing(index);
+        batch = Batch({
+            txRoot: b.txRoot,
+            preStateRoot: index == 0 ? bytes32(0) : _batches[index - 1].postStateRoot,
+            postStateRoot: b.postStateRoot,
+            txCount: b.txCount,
+            inboxStart: b.inboxStart,
+            inboxEnd: b.inboxEnd,
+            timestamp: b.timestamp,
+            poster: b.poster,
+            id: b.id
+        });
+    }
+
+    /// @inheritdoc IRollup
+    function postStateRoot(uint256 index) external view returns (bytes32) {
+        return _existing(index).postStateRoot;
+    }
+
+    /// @inheritdoc IRollup
+    function isFinal(uint256 index) external view returns (bool) {
+        return index < finalizedCount;
+    }
+
+    /// @inheritdoc IRollup
+    function isCurrent(uint256 index, uint64 id) external view returns (bool) {
+        return index < batchCount && _batches[index].id == id;
+    }
+
+    /// @inheritdoc IRollup
+    function challengeDeadline(uint256 index) external view returns (uint256) {
+        return uint256(_existing(index).timestamp) + challengePeriod;
+    }
+
+    /// @inheritdoc IRollup
+    function canUnstake(address staker) external view returns (bool) {
+        return stakes[staker] != 0 && lastPostedIndexPlusOne[staker] <= finalizedCount;
+    }
+
+    /// @dev Checks who may append and the inbox range `[nextInboxStart, inboxEnd)`; returns its start.
+    function _checkAppend(uint256 inboxEnd) private view returns (uint256 inboxStart) {
+        // The records must be the transaction's own input (see the contract's @dev).
+        if (msg.sender != tx.origin || msg.sender.code.length != 0) revert NotDirectCall();
+        IBridge bridge_ = bridge;
+        if (address(bridge_) == address(0)) revert NotInitialized();
+        if (msg.sender != sequencer && block.timestamp < uint256(lastSequencerAppend) + sequencerInactivityPeriod) {
+            revert NotSequencer();
+        }
+        if (stakes[msg.sender] < requiredStake) revert NotStaked(msg.sender);
+
+        inboxStart = nextInboxStart;
+        uint256 inboxLength = bridge_.inboxLength();
+        if (inboxEnd < inboxStart || inboxEnd > inboxLength) {
+            revert InvalidInboxEnd(inboxEnd, inboxStart, inboxLength);
+        }
+        // Entries are appended in time order, so the oldest unconsumed entry is the only one to check.
+        if (inboxEnd < inboxLength && bridge_.entryTimestamp(inboxEnd) + forceInclusionDelay <= block.timestamp) {
+            revert ForceInclusionRequired(inboxEnd);
+        }
+    }
+
+    function _existing(uint256 index) private view returns (StoredBatch storage) {
+        if (index >= batchCount) revert NoSuchBatch(index);
+        return _batches[index];
+    }
+
+    function _sendETH(address to, uint256 amount) private {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed(to);
+    }
+}

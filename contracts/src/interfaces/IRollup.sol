@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IBridge} from "./IBridge.sol";
+import {IChallengeManager} from "./IChallengeManager.sol";
+import {IOneStepProver} from "./IOneStepProver.sol";
+
+/// @title IRollup
+/// @notice Keel's batch chain on L1: posted batches, poster stakes, finality and removal of batches
+///         that lost a dispute (docs/DESIGN.md §2, docs/protocol.md §6).
+interface IRollup {
+    /// @notice The deployment parameters, fixed forever.
+    /// @param l2ChainId The EIP-712 `chainId` of L2 transactions.
+    /// @param feeRecipient The L2 account credited with every transaction fee.
+    /// @param sequencer The only account that may append batches while it is active.
+    /// @param challengePeriod Seconds after its append during which a batch may be challenged.
+    /// @param moveTimeout Seconds a game party has for each move.
+    /// @param requiredStake Wei a poster must have staked to append a batch.
+    /// @param challengeBond Wei a challenger posts per game.
+    /// @param forceInclusionDelay Seconds after which an inbox entry must be consumed by the next batch.
+    /// @param sequencerInactivityPeriod Seconds without a sequencer batch after which any staked
+    ///        party may append batches.
+    /// @param degree The number of segments of a dissection (k ≥ 2).
+    /// @param challengerShareBps Share, in basis points, of a slashed stake paid to the winning challenger.
+    struct Config {
+        uint64 l2ChainId;
+        address feeRecipient;
+        address sequencer;
+        uint64 challengePeriod;
+        uint64 moveTimeout;
+        uint256 requiredStake;
+        uint256 challengeBond;
+        uint64 forceInclusionDelay;
+        uint64 sequencerInactivityPeriod;
+        uint64 degree;
+        uint16 challengerShareBps;
+    }
+
+    /// @notice A batch as clients see it.
+    /// @param txRoot The tx root of its records (docs/protocol.md §6).
+    /// @param preStateRoot The previous batch's post-state root (zero for batch 0).
+    /// @param postStateRoot The state root the poster claims after the batch.
+    /// @param txCount The number of records.
+    /// @param inboxStart The first inbox entry it consumes.
+    /// @param inboxEnd One past the last inbox entry it consumes.
+    /// @param timestamp The L1 time of its append.
+    /// @param poster Who appended it (the asserter of its games).
+    /// @param id A number unique over all batches ever appended (indexes are reused after removal).
+    struct Batch {
+        bytes32 txRoot;
+        bytes32 preStateRoot;
+        bytes32 postStateRoot;
+        uint64 txCount;
+        uint64 inboxStart;
+        uint64 inboxEnd;
+        uint64 timestamp;
+        address poster;
+        uint64 id;
+    }
+
+    /// @notice The bridge and challenge manager were wired in.
+    event Initialized(address indexed bridge, address indexed challengeManager);
+    /// @notice `staker` added `amount` wei; its stake is now `total`.
+    event Staked(address indexed staker, uint256 amount, uint256 total);
+    /// @notice `staker` took back its whole stake of `amount` wei.
+    event Unstaked(address indexed staker, uint256 amount);
+    /// @notice A batch was appended. Its records are not in the event: they are the `records`
+    ///         argument of the `appendBatch` call, which is always the transaction's own input.
+    event BatchAppended(
+        uint256 indexed index,
+        uint64 indexed id,
+        address indexed poster,
+        bytes32 txRoot,
+        uint256 txCount,
+        uint256 inboxStart,
+        uint256 inboxEnd,
+        bytes32 postStateRoot
+    );
+    /// @notice Batch `index` became final with `postStateRoot`.
+    event BatchFinalized(uint256 indexed index, uint64 indexed id, bytes32 postStateRoot);
+    /// @notice Batches `[fromIndex, toIndex)` were removed; the next batch consumes the inbox from
+    ///         `inboxRewoundTo`.
+    event BatchesRemoved(uint256 indexed fromIndex, uint256 toIndex, uint256 inboxRewoundTo);
+    /// @notice `poster`'s whole stake of `amount` wei was slashed: `reward` to `challenger`
+    ///         (credited in the ChallengeManager), `burned` sent to the burn address.
+    event StakeSlashed(
+        address indexed poster, address indexed challenger, uint256 amount, uint256 reward, uint256 burned
+    );
+
+    /// @notice A configuration value is out of range.
+    error InvalidConfig();
+    /// @notice Only the deployer may call this.
+    error NotDeployer();
+    /// @notice The bridge and challenge manager are already wired in.
+    error AlreadyInitialized();
+    /// @notice The bridge and challenge manager are not wired in yet.
+    error NotInitialized();
+    /// @notice The bridge or challenge manager given to `initialize` is not wired to this rollup.
+    error BadWiring();
+    /// @notice A stake top-up of zero.
+    error ZeroStake();
+    /// @notice The stake would be `total`, below `requiredStake`.
+    error StakeTooLow(uint256 total, uint256 requiredStake);
+    /// @notice The caller has no stake.
+    error NoStake();
+    /// @notice The caller's batch at `lastIndex` (or an earlier one) is not final yet.
+    error UnfinalizedBatches(uint256 lastIndex);
+    /// @notice The ETH transfer to `to` failed.
+    error TransferFailed(address to);
+    /// @notice Reentrant call.
+    error Reentrancy();
+    /// @notice `appendBatch` must be the transaction's own top-level call from an account without
+    ///         code, so that verifiers find the records in the transaction input.
+    error NotDirectCall();
+    /// @notice The caller is not the sequencer and the sequencer is still active.
+    error NotSequencer();
+    /// @notice The poster's stake is below `requiredStake`.
+    error NotStaked(address poster);
+    /// @notice `inboxEnd` is below the inbox start `inboxStart` or above the inbox length.
+    error InvalidInboxEnd(uint256 inboxEnd, uint256 inboxStart, uint256 inboxLength);
+    /// @notice A batch must have at least one step.
+    error EmptyBatch();
+    /// @notice Inbox entry `index` is older than `forceInclusionDelay` and must be consumed.
+    error ForceInclusionRequired(uint256 index);
+    /// @notice There is no batch at `index`.
+    error NoSuchBatch(uint256 index);
+    /// @notice Batch `index` is already final.
+    error AlreadyFinal(uint256 index);
+    /// @notice Batch `index` is still in its challenge period (until `deadline`).
+    error ChallengePeriodNotOver(uint256 index, uint256 deadline);
+    /// @notice Batch `index` has games still open.
+    error OpenGames(uint256 index);
+    /// @notice Only the challenge manager may call this.
+    error NotChallengeManager();
+    /// @notice Batch `index` does not have id `id` (it was removed).
+    error BatchIdMismatch(uint256 index, uint64 id);
+
+    /// @notice Wires in the bridge and the challenge manager; callable once, by the deployer.
+    /// @param bridge_ The Bridge, whose `rollup()` must be this contract.
+    /// @param challengeManager_ The ChallengeManager, whose `rollup()` must be this contract and
+    ///        whose `bridge()` must be `bridge_`.
+    function initialize(IBridge bridge_, IChallengeManager challengeManager_) external;
+
+    /// @notice Adds `msg.value` to the caller's stake; the total must reach `requiredStake`.
+    function stake() external payable;
+
+    /// @notice Pays the caller's whole stake back; only when every batch it posted is final (or
+    ///         removed and its index final again).
+    function unstake() external;
+
+    /// @notice Appends a batch. Only the sequencer, or any staked party once the sequencer has not
+    ///         appended for `sequencerInactivityPeriod`. The caller must be staked and must call
+    ///         directly (no contract in between, no delegated code) so the records are in the
+    ///         transaction input.
+    /// @param records The concatenated 146-byte records (docs/protocol.md §3).
+    /// @param inboxEnd One past the last inbox entry consumed; the batch consumes
+    ///        `[nextInboxStart(), inboxEnd)`.
+    /// @param postStateRoot The claimed state root after the batch.
+    /// @return index The batch's index.
+    function appendBatch(bytes calldata records, uint256 inboxEnd, bytes32 postStateRoot)
+        external
+        returns (uint256 index);
+
+    /// @notice Makes every batch up to and including `upTo` final. Reverts with the reason of the
+    ///         first one that cannot be (still challengeable, or a game is open against it).
+    /// @param upTo The index of the last batch to finalize.
+    function finalizeBatches(uint256 upTo) external;
+
+    /// @notice Removes batch `index` and every later batch, rewinds inbox consumption to its start
+    ///         and slashes its poster. Only the ChallengeManager, when a challenger wins.
+    /// @param index The batch that lost its game.
+    /// @param id The batch's id (guards against a removed and re-appended index).
+    /// @param challenger The winning challenger.
+    /// @return reward Wei of the slashed stake sent to the ChallengeManager for `challenger`.
+    function rejectBatch(uint256 index, uint64 id, address challenger) external returns (uint256 reward);
+
+    /// @notice The bridge (zero until `initialize`).
+    function bridge() external view returns (IBridge);
+    /// @notice The challenge manager (zero until `initialize`).
+    function challengeManager() external view returns (IChallengeManager);
+    /// @notice The account that may call `initialize`.
+    function deployer() external view returns (address);
+    /// @notice The EIP-712 `chainId` of L2 transactions.
+    function l2ChainId() external view returns (uint64);
+    /// @notice The L2 fee recipient.
+    function feeRecipient() external view returns (address);
+    /// @notice The sequencer.
+    function sequencer() external view returns (address);
+    /// @notice The challenge period, in seconds.
+    function challengePeriod() external view returns (uint64);
+    /// @notice The time per game move, in seconds.
+    function moveTimeout() external view returns (uint64);
+    /// @notice The stake a poster needs, in wei.
+    function requiredStake() external view returns (uint256);
+    /// @notice The bond per challenge, in wei.
+    function challengeBond() external view returns (uint256);
+    /// @notice The force-inclusion delay, in seconds.
+    function forceInclusionDelay() external view returns (uint64);
+    /// @notice The sequencer inactivity period that opens the escape hatch, in seconds.
+    function sequencerInactivityPeriod() external view returns (uint64);
+    /// @notice The dissection degree k.
+    function degree() external view returns (uint64);
+    /// @notice The challenger's share of a slashed stake, in basis points.
+    function challengerShareBps() external view returns (uint16);
+    /// @notice The chain configuration the OneStepProver executes with.
+    function chainConfig() external view returns (IOneStepProver.ChainConfig memory);
+
+    /// @notice The number of batches (the index of the next one).
+    function batchCount() external view returns (uint64);
+    /// @notice The number of final batches: batch `i` is final iff `i < finalizedCount()`.
+    function finalizedCount() external view returns (uint64);
+    /// @notice The time of the sequencer's last append (deployment time before the first).
+    function lastSequencerAppend() external view returns (uint64);
+    /// @notice The first inbox entry the next batch consumes.
+    function nextInboxStart() external view returns (uint64);
+    /// @notice The stake of `staker`, in wei.
+    function stakes(address staker) external view returns (uint256);
+    /// @notice One plus the highest batch index `poster` appended at (zero if never).
+    function lastPostedIndexPlusOne(address poster) external view returns (uint64);
+    /// @notice Batch `index`. Reverts if there is none.
+    function getBatch(uint256 index) external view returns (Batch memory);
+    /// @notice The claimed post-state root of batch `index`. Reverts if there is none.
+    function postStateRoot(uint256 index) external view returns (bytes32);
+    /// @notice Whether batch `index` is final.
+    function isFinal(uint256 index) external view returns (bool);
+    /// @notice Whether batch `index` exists and has id `id` (false once it was removed).
+    function isCurrent(uint256 index, uint64 id) external view returns (bool);
+    /// @notice The end of batch `index`'s challenge period: challenges are allowed before it,
+    ///         finalization from it on. Reverts if there is no such batch.
+    function challengeDeadline(uint256 index) external view returns (uint256);
+    /// @notice Whether `staker` may unstake now.
+    function canUnstake(address staker) external view returns (bool);
+}
