@@ -97,7 +97,10 @@ fn main() {
             black_box(d.prepare(*rec).sender.is_ok());
         }
     });
-    rows.push(("decode + EIP-712 digest + recovery, libsecp256k1, 1 core".into(), format!("{r:.0} /s ({:.1} µs each)", 1e6 / r)));
+    rows.push((
+        "decode + EIP-712 digest + recovery, libsecp256k1, 1 core".into(),
+        format!("{r:.0} /s ({:.1} µs each)", 1e6 / r),
+    ));
     let digests: Vec<(B256, KSignature, KRecoveryId)> = one
         .iter()
         .map(|rec| {
@@ -111,11 +114,17 @@ fn main() {
             black_box(VerifyingKey::recover_from_prehash(h.as_slice(), s, *v).is_ok());
         }
     });
-    rows.push(("key recovery alone, k256 (pure Rust), 1 core".into(), format!("{rk:.0} /s ({:.1} µs each)", 1e6 / rk)));
+    rows.push((
+        "key recovery alone, k256 (pure Rust), 1 core".into(),
+        format!("{rk:.0} /s ({:.1} µs each)", 1e6 / rk),
+    ));
     let rp = rate(records.len(), || {
         black_box(d.prepare_all(&records));
     });
-    rows.push((format!("decode + digest + recovery, libsecp256k1, all {cores} cores (rayon)"), format!("{rp:.0} /s")));
+    rows.push((
+        format!("decode + digest + recovery, libsecp256k1, all {cores} cores (rayon)"),
+        format!("{rp:.0} /s"),
+    ));
 
     // Keccak of 64 bytes: alloy-primitives (tiny-keccak) against sha3.
     let buf = [7u8; 64];
@@ -143,14 +152,20 @@ fn main() {
         let batch = BatchSteps { entries: vec![], records: d.prepare_all(&records) };
         black_box(execute_batch(d.config(), &mut s, &batch).expect("mem"));
     });
-    rows.push(("STF: 20,000 signed transfers recovered, applied, root committed".into(), format!("{stf:.0} transfers/s")));
+    rows.push((
+        "STF: 20,000 signed transfers recovered, applied, root committed".into(),
+        format!("{stf:.0} transfers/s"),
+    ));
     let prepared = d.prepare_all(&records);
     let apply_only = rate(records.len(), || {
         let mut s = genesis.clone();
         let batch = BatchSteps { entries: vec![], records: prepared.clone() };
         black_box(execute_batch(d.config(), &mut s, &batch).expect("mem"));
     });
-    rows.push(("STF apply + root, senders already recovered".into(), format!("{apply_only:.0} transfers/s")));
+    rows.push((
+        "STF apply + root, senders already recovered".into(),
+        format!("{apply_only:.0} transfers/s"),
+    ));
 
     // Tree root update: a batch of 10,000 transfers over a tree of 1,000,000 leaves.
     let mut big = MemoryState::new();
@@ -186,7 +201,10 @@ fn main() {
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     rows.push((
-        format!("tree root update: 10,000 transfers ({writes} writes) over {} leaves", big.leaf_count()),
+        format!(
+            "tree root update: 10,000 transfers ({writes} writes) over {} leaves",
+            big.leaf_count()
+        ),
         format!("{:.1} ms per batch", median(times)),
     ));
 

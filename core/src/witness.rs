@@ -409,3 +409,55 @@ pub fn prove_batch_step<S: NodeStore>(
     let proven = prove_step(config, replay.store(), root_k, step, tx_proof)?;
     Ok(Some((context, proven)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config() -> ChainConfig {
+        ChainConfig {
+            l2_chain_id: 1,
+            rollup_address: Address::repeat_byte(1),
+            fee_recipient: Address::repeat_byte(2),
+        }
+    }
+
+    proptest! {
+        /// Random bytes never panic the decoder, and a witness that decodes never panics the
+        /// prover mirror nor proves anything against a random root.
+        #[test]
+        fn random_witness_bytes_are_rejected(bytes in proptest::collection::vec(any::<u8>(), 0..2_000), root in any::<[u8; 32]>()) {
+            if let Ok(w) = StepWitness::abi_decode(&bytes) {
+                let ctx = StepContext::Inbox { entry_hash: B256::ZERO };
+                let _ = execute_witness(&config(), &ctx, B256::from(root), &w);
+            }
+        }
+
+        /// Well-formed ABI with random contents: decodes or errors, and never verifies against a
+        /// root it was not made for.
+        #[test]
+        fn random_abi_witnesses_do_not_verify(
+            siblings in proptest::collection::vec(any::<[u8; 32]>(), 0..40),
+            terminal in 0u8..5,
+            value in any::<[u8; 32]>(),
+            amount in any::<u128>(),
+            root in any::<[u8; 32]>(),
+        ) {
+            let proof = abi::SmtProof {
+                value: B256::from(value),
+                terminal,
+                otherKey: B256::ZERO,
+                otherValue: B256::ZERO,
+                siblings: siblings.into_iter().map(B256::from).collect(),
+            };
+            let entry = InboxEntry { kind: InboxKind::Deposit, sender: Address::ZERO, recipient: Address::ZERO, token: Address::ZERO, amount };
+            let w = abi::StepWitness { record: Bytes::new(), txProof: vec![], entry: entry_to_abi(&entry), accesses: vec![proof] };
+            if let Ok(w) = StepWitness::abi_decode(&w.abi_encode()) {
+                let ctx = StepContext::Inbox { entry_hash: entry.hash() };
+                let result = execute_witness(&config(), &ctx, B256::from(root), &w);
+                prop_assert!(result.is_err());
+            }
+        }
+    }
+}

@@ -110,7 +110,8 @@ fn withdraw_and_forced_withdrawal_append_withdrawals_in_order() {
     let l1 = Address::repeat_byte(0x1E);
     let mut s = MemoryState::new();
     let Ok(_) = apply_step(d.config(), Step::Inbox(&deposit(alice, 100)), &mut s);
-    let w = Transaction { kind: TxKind::Withdraw, to: l1, token: ETH, amount: 40, fee: 2, nonce: 0 };
+    let w =
+        Transaction { kind: TxKind::Withdraw, to: l1, token: ETH, amount: 40, fee: 2, nonce: 0 };
     assert_eq!(apply(&d, &mut s, d.sign(&w, &key(1))), Outcome::Applied);
     let forced = InboxEntry {
         kind: InboxKind::ForcedWithdrawal,
