@@ -106,13 +106,16 @@ contract OneStepProver is IOneStepProver {
             }
         } else {
             InboxEntry memory e = w.entry;
-            if (e.kind != 0 || e.sender != address(0) || e.recipient != address(0) || e.token != address(0) || e.amount != 0)
-            {
+            if (
+                e.kind != 0 || e.sender != address(0) || e.recipient != address(0) || e.token != address(0)
+                    || e.amount != 0
+            ) {
                 revert UnexpectedWitnessField();
             }
             if (w.record.length != TxRoot.RECORD_SIZE) revert InvalidRecordLength(w.record.length);
-            if (!TxRoot.verify(context.txRoot, context.recordCount, context.recordIndex, keccak256(w.record), w.txProof))
-            {
+            if (!TxRoot.verify(
+                    context.txRoot, context.recordCount, context.recordIndex, keccak256(w.record), w.txProof
+                )) {
                 revert RecordNotInBatch();
             }
             _record(ex, config, w.record);
@@ -270,7 +273,8 @@ contract OneStepProver is IOneStepProver {
         if (rec.v != 27 && rec.v != 28) return (rec, address(0));
         if (rec.r == 0 || uint256(rec.r) >= SECP256K1_N) return (rec, address(0));
         if (rec.s == 0 || uint256(rec.s) > SECP256K1_N_HALF) return (rec, address(0));
-        bytes32 d = _digest(config.l2ChainId, config.rollup, rec.kind, rec.to, rec.token, rec.amount, rec.fee, rec.nonce);
+        bytes32 d =
+            _digest(config.l2ChainId, config.rollup, rec.kind, rec.to, rec.token, rec.amount, rec.fee, rec.nonce);
         sender = ecrecover(d, rec.v, rec.r, rec.s);
     }
 

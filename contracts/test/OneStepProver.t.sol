@@ -9,6 +9,7 @@ import {SparseMerkle} from "../src/lib/SparseMerkle.sol";
 import {TxRoot} from "../src/lib/TxRoot.sol";
 import {Keys} from "../src/lib/Keys.sol";
 import {InboxEntries} from "../src/lib/InboxEntries.sol";
+import {RefSmt} from "./SparseMerkle.t.sol";
 
 /// @notice The shared-vector differential test of the OneStepProver (tests/vectors/steps.json),
 ///         tampering tests on the same vectors, and EIP-712 / record-decoding checks.
@@ -97,12 +98,15 @@ contract OneStepProverTest is Test {
         return abi.decode(witness, (OneStepProver.StepWitness));
     }
 
-    /// @dev Soundness: a witness the prover accepts yields the true root. Tampered witnesses must
-    ///      therefore revert (or, if the change is immaterial, still give exactly `rootAfter`).
-    function _assertRejected(Vector memory v, IOneStepProver.StepContext memory ctx, bytes memory witness, string memory what)
-        internal
-        view
-    {
+    /// @dev Soundness: a witness the prover accepts must yield the true root. Every tampering used
+    ///      here changes something the prover checks, so it must revert (a wrong root would be a
+    ///      soundness bug, the true root would mean a check is missing).
+    function _assertRejected(
+        Vector memory v,
+        IOneStepProver.StepContext memory ctx,
+        bytes memory witness,
+        string memory what
+    ) internal view {
         try prover.proveStep(config, v.rootBefore, ctx, witness) returns (bytes32 root) {
             assertEq(root, v.rootAfter, string.concat(v.name, ": tampered witness accepted with a wrong root: ", what));
             revert(string.concat(v.name, ": tampered witness accepted: ", what));
@@ -124,9 +128,7 @@ contract OneStepProverTest is Test {
         for (uint256 i = 0; i < vs.length; i++) {
             Vector memory v = vs[i];
             assertEq(_decode(v.witness).accesses.length, v.accessCount, v.name);
-            uint256 g = gasleft();
-            bytes32 root = prover.proveStep(config, v.rootBefore, v.context, v.witness);
-            g -= gasleft();
+            (uint256 g, bytes32 root) = this.measureProveStep(v.rootBefore, v.context, v.witness);
             assertEq(root, v.rootAfter, v.name);
             if (keccak256(bytes(v.outcome)) != keccak256("applied") || v.accessCount == 0) {
                 assertEq(root, v.rootBefore, string.concat(v.name, ": no-op changed the root"));
@@ -392,7 +394,10 @@ contract OneStepProverTest is Test {
 
     /// @notice Fuzz: flipping any byte of any vector's witness never yields a root other than the
     ///         true one (it reverts, or the byte was immaterial and the root is rootAfter).
-    function testFuzz_proveStep_mutatedWitness_neverWrongRoot(uint256 which, uint256 offset, uint8 mask) public view {
+    function testFuzz_proveStep_mutatedWitnessNeverWrongRoot_succeeds(uint256 which, uint256 offset, uint8 mask)
+        public
+        view
+    {
         Vector memory v = _vectors()[bound(which, 0, count - 1)];
         mask = uint8(bound(mask, 1, 255));
         offset = bound(offset, 0, v.witness.length - 1);
@@ -403,7 +408,7 @@ contract OneStepProverTest is Test {
     }
 
     /// @notice Fuzz: random bytes are not a witness for any vector's step.
-    function testFuzz_proveStep_randomWitness_reverts(uint256 which, bytes memory junk) public view {
+    function testFuzz_proveStep_randomWitnessNeverWrongRoot_succeeds(uint256 which, bytes memory junk) public view {
         Vector memory v = _vectors()[bound(which, 0, count - 1)];
         try prover.proveStep(config, v.rootBefore, v.context, junk) returns (bytes32 root) {
             assertEq(root, v.rootAfter, v.name);
@@ -425,7 +430,9 @@ contract OneStepProverTest is Test {
     /// @notice An inbox entry of kind 0 or 3 reverts even when its hash matches.
     function test_proveStep_unknownEntryKind_reverts() public {
         OneStepProver.StepWitness memory w;
-        w.entry = OneStepProver.InboxEntry({kind: 3, sender: address(1), recipient: address(1), token: address(0), amount: 5});
+        w.entry = OneStepProver.InboxEntry({
+            kind: 3, sender: address(1), recipient: address(1), token: address(0), amount: 5
+        });
         IOneStepProver.StepContext memory ctx;
         ctx.isInbox = true;
         ctx.entryHash = InboxEntries.hash(3, address(1), address(1), address(0), 5);
@@ -440,7 +447,9 @@ contract OneStepProverTest is Test {
     /// @notice A deposit into the empty tree: one write, the new root is the one leaf.
     function test_proveStep_depositIntoEmptyTree_succeeds() public view {
         OneStepProver.StepWitness memory w;
-        w.entry = OneStepProver.InboxEntry({kind: 1, sender: address(7), recipient: address(8), token: address(9), amount: 5});
+        w.entry = OneStepProver.InboxEntry({
+            kind: 1, sender: address(7), recipient: address(8), token: address(9), amount: 5
+        });
         w.accesses = new SparseMerkle.Proof[](1);
         IOneStepProver.StepContext memory ctx;
         ctx.isInbox = true;
@@ -453,7 +462,9 @@ contract OneStepProverTest is Test {
     /// @notice A deposit whose witness has no access reverts with MissingAccess.
     function test_proveStep_missingAccess_reverts() public {
         OneStepProver.StepWitness memory w;
-        w.entry = OneStepProver.InboxEntry({kind: 1, sender: address(7), recipient: address(8), token: address(9), amount: 5});
+        w.entry = OneStepProver.InboxEntry({
+            kind: 1, sender: address(7), recipient: address(8), token: address(9), amount: 5
+        });
         IOneStepProver.StepContext memory ctx;
         ctx.isInbox = true;
         ctx.entryHash = InboxEntries.hash(1, address(7), address(8), address(9), 5);
@@ -464,7 +475,9 @@ contract OneStepProverTest is Test {
     /// @notice A zero deposit with a proof left over reverts with UnusedAccesses.
     function test_proveStep_unusedAccess_reverts() public {
         OneStepProver.StepWitness memory w;
-        w.entry = OneStepProver.InboxEntry({kind: 1, sender: address(7), recipient: address(8), token: address(9), amount: 0});
+        w.entry = OneStepProver.InboxEntry({
+            kind: 1, sender: address(7), recipient: address(8), token: address(9), amount: 0
+        });
         w.accesses = new SparseMerkle.Proof[](1);
         IOneStepProver.StepContext memory ctx;
         ctx.isInbox = true;
@@ -496,8 +509,9 @@ contract OneStepProverTest is Test {
         OneStepProver.StepWitness memory w;
         w.record = record;
         w.accesses = new SparseMerkle.Proof[](2);
-        IOneStepProver.StepContext memory ctx =
-            IOneStepProver.StepContext({isInbox: false, entryHash: 0, txRoot: keccak256(record), recordIndex: 0, recordCount: 1});
+        IOneStepProver.StepContext memory ctx = IOneStepProver.StepContext({
+            isInbox: false, entryHash: 0, txRoot: keccak256(record), recordIndex: 0, recordCount: 1
+        });
         assertEq(prover.proveStep(config, bytes32(0), ctx, abi.encode(w)), bytes32(0));
 
         // Flip v: either another sender (still a fresh account: same 2 reads) or a failed recovery
@@ -512,6 +526,192 @@ contract OneStepProverTest is Test {
             assertEq(prover.proveStep(config, bytes32(0), ctx, abi.encode(w)), bytes32(0));
         } else {
             assertTrue(other != vm.addr(pk));
+        }
+    }
+
+    // ------------------------------------------------------------ deep trees (gas)
+
+    uint256 internal constant PK = 0xA11CE;
+    address internal constant TO = address(0xB0B);
+    address internal constant FRESH = address(0xF8E5);
+    address internal constant TOKEN = address(0x70CE);
+
+    /// @dev A state with ~2^fill accounts around the keys a step touches: every touched key's
+    ///      leaf sits at depth `fill` or deeper. Fresh keys get a neighbour leaf sharing fill+1
+    ///      bits, so their proofs end at another key's leaf (a split of one extra level).
+    function _deepState(uint256 fill) internal view returns (RefSmt.Tree memory t) {
+        t.fill = fill;
+        address s = vm.addr(PK);
+        RefSmt.set(t, Keys.nonceKey(s), bytes32(uint256(5)));
+        RefSmt.set(t, Keys.balanceKey(s, TOKEN), bytes32(uint256(1e24)));
+        RefSmt.set(t, Keys.balanceKey(TO, TOKEN), bytes32(uint256(7)));
+        RefSmt.set(t, Keys.balanceKey(config.feeRecipient, TOKEN), bytes32(uint256(9)));
+        RefSmt.set(t, Keys.withdrawalCountKey(), bytes32(uint256(3)));
+        bytes32 flip = bytes32(uint256(1) << (255 - fill - 1));
+        RefSmt.set(t, Keys.withdrawalKey(3) ^ flip, bytes32(uint256(1)));
+        RefSmt.set(t, Keys.balanceKey(FRESH, TOKEN) ^ flip, bytes32(uint256(1)));
+    }
+
+    /// @dev Appends the proof of `key` to `w` and, for a write, applies it to `t`.
+    function _access(RefSmt.Tree memory t, OneStepProver.StepWitness memory w, bytes32 key, bool write, bytes32 value)
+        internal
+        pure
+    {
+        SparseMerkle.Proof[] memory more = new SparseMerkle.Proof[](w.accesses.length + 1);
+        for (uint256 i = 0; i < w.accesses.length; i++) {
+            more[i] = w.accesses[i];
+        }
+        more[w.accesses.length] = RefSmt.prove(t, key);
+        w.accesses = more;
+        if (write) RefSmt.set(t, key, value);
+    }
+
+    function _add(RefSmt.Tree memory t, bytes32 key, uint256 x) internal pure returns (bytes32) {
+        return bytes32(uint256(RefSmt.get(t, key)) + x);
+    }
+
+    /// @dev A signed record step over a deep state, in a batch of 1024 records (10-level tx proof).
+    function _deepRecordStep(uint256 fill, uint8 kind, address to, uint128 amount, uint128 fee)
+        internal
+        view
+        returns (bytes32 rootBefore, bytes32 rootAfter, IOneStepProver.StepContext memory ctx, bytes memory witness)
+    {
+        RefSmt.Tree memory t = _deepState(fill);
+        rootBefore = RefSmt.root(t);
+        OneStepProver.StepWitness memory w;
+        w.record = _signedRecord(kind, to, amount, fee, 5);
+        (ctx, w.txProof) = _batchOf1024(w.record, 777);
+        _recordAccesses(t, w, kind, to, amount, fee);
+        rootAfter = RefSmt.root(t);
+        witness = abi.encode(w);
+    }
+
+    function _signedRecord(uint8 kind, address to, uint128 amount, uint128 fee, uint64 nonce)
+        internal
+        view
+        returns (bytes memory)
+    {
+        bytes32 d = prover.digest(config, kind, to, TOKEN, amount, fee, nonce);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(PK, d);
+        return abi.encodePacked(kind, to, TOKEN, amount, fee, nonce, r, s, v);
+    }
+
+    /// @dev A context placing `record` at `index` of 1024 records (the other leaves are opaque).
+    function _batchOf1024(bytes memory record, uint256 index)
+        internal
+        pure
+        returns (IOneStepProver.StepContext memory ctx, bytes32[] memory proof)
+    {
+        ctx.recordIndex = index;
+        ctx.recordCount = 1024;
+        proof = new bytes32[](10);
+        bytes32 node = keccak256(record);
+        for (uint256 j = 0; j < 10; j++) {
+            proof[j] = keccak256(abi.encode("tx", j));
+            node = (index >> j) & 1 == 0
+                ? keccak256(abi.encodePacked(node, proof[j]))
+                : keccak256(abi.encodePacked(proof[j], node));
+        }
+        ctx.txRoot = node;
+    }
+
+    /// @dev The access list of an applied transfer or withdraw (§5.3, §5.4) from sender PK.
+    function _recordAccesses(
+        RefSmt.Tree memory t,
+        OneStepProver.StepWitness memory w,
+        uint8 kind,
+        address to,
+        uint128 amount,
+        uint128 fee
+    ) internal view {
+        address s = vm.addr(PK);
+        bytes32 bk = Keys.balanceKey(s, TOKEN);
+        _access(t, w, Keys.nonceKey(s), false, 0);
+        _access(t, w, bk, false, 0);
+        _access(t, w, Keys.nonceKey(s), true, _add(t, Keys.nonceKey(s), 1));
+        _access(t, w, bk, true, bytes32(uint256(RefSmt.get(t, bk)) - amount - fee));
+        if (kind == 1) {
+            bytes32 k = Keys.balanceKey(to, TOKEN);
+            _access(t, w, k, true, _add(t, k, amount));
+        } else {
+            uint256 c = uint256(RefSmt.get(t, Keys.withdrawalCountKey()));
+            _access(t, w, Keys.withdrawalCountKey(), true, bytes32(c + 1));
+            _access(t, w, Keys.withdrawalKey(c), true, Keys.withdrawalValue(to, TOKEN, amount));
+        }
+        bytes32 fk = Keys.balanceKey(config.feeRecipient, TOKEN);
+        _access(t, w, fk, true, _add(t, fk, fee));
+    }
+
+    function _deepForcedWithdrawal(uint256 fill)
+        internal
+        view
+        returns (bytes32 rootBefore, bytes32 rootAfter, IOneStepProver.StepContext memory ctx, bytes memory witness)
+    {
+        RefSmt.Tree memory t = _deepState(fill);
+        rootBefore = RefSmt.root(t);
+        address s = vm.addr(PK);
+        OneStepProver.StepWitness memory w;
+        w.entry = OneStepProver.InboxEntry({kind: 2, sender: s, recipient: s, token: TOKEN, amount: 1000});
+        ctx.isInbox = true;
+        ctx.entryHash = InboxEntries.hash(2, s, s, TOKEN, 1000);
+        _access(t, w, Keys.balanceKey(s, TOKEN), false, 0);
+        _access(t, w, Keys.balanceKey(s, TOKEN), true, bytes32(uint256(1e24) - 1000));
+        _access(t, w, Keys.withdrawalCountKey(), true, bytes32(uint256(4)));
+        _access(t, w, Keys.withdrawalKey(3), true, Keys.withdrawalValue(s, TOKEN, 1000));
+        rootAfter = RefSmt.root(t);
+        witness = abi.encode(w);
+    }
+
+    function _gas(bytes32 rootBefore, bytes32 rootAfter, IOneStepProver.StepContext memory ctx, bytes memory witness)
+        internal
+        view
+        returns (uint256 g)
+    {
+        bytes32 root;
+        (g, root) = this.measureProveStep(rootBefore, ctx, witness);
+        assertEq(root, rootAfter);
+    }
+
+    /// @dev Gas of one proveStep call made from a fresh frame (so the test's own large memory
+    ///      does not inflate the cost of encoding the call). Includes the ABI encoding of the
+    ///      arguments and the call, as a caller contract would pay them; not the transaction's
+    ///      intrinsic calldata cost.
+    function measureProveStep(bytes32 rootBefore, IOneStepProver.StepContext calldata ctx, bytes calldata witness)
+        external
+        view
+        returns (uint256 g, bytes32 root)
+    {
+        g = gasleft();
+        root = prover.proveStep(config, rootBefore, ctx, witness);
+        g -= gasleft();
+    }
+
+    /// @notice proveStep over a state of ~2^32 leaves (and ~2^64 for the worst case) in a batch
+    ///         of 1024 records: the result matches the reference tree, and gas stays ≤ 250k at 2^32.
+    function test_proveStep_deepTree_succeeds() public view {
+        uint256[2] memory fills = [uint256(32), 64];
+        for (uint256 f = 0; f < 2; f++) {
+            uint256 fill = fills[f];
+            (bytes32 a, bytes32 b, IOneStepProver.StepContext memory c, bytes memory w) =
+                _deepRecordStep(fill, 1, TO, 1e18, 1e15);
+            uint256 gTransfer = _gas(a, b, c, w);
+            (a, b, c, w) = _deepRecordStep(fill, 1, FRESH, 1e18, 1e15);
+            uint256 gFresh = _gas(a, b, c, w);
+            (a, b, c, w) = _deepRecordStep(fill, 2, TO, 1e18, 1e15);
+            uint256 gWithdraw = _gas(a, b, c, w);
+            (a, b, c, w) = _deepForcedWithdrawal(fill);
+            uint256 gForced = _gas(a, b, c, w);
+            console.log("depth", fill);
+            console.log("  transfer gas", gTransfer);
+            console.log("  transfer to fresh recipient gas", gFresh);
+            console.log("  withdraw gas", gWithdraw);
+            console.log("  forced withdrawal gas", gForced);
+            if (fill == 32) {
+                assertLe(gTransfer, 250_000);
+                assertLe(gFresh, 250_000);
+                assertLe(gWithdraw, 250_000);
+                assertLe(gForced, 250_000);
+            }
         }
     }
 
@@ -574,7 +774,9 @@ contract OneStepProverTest is Test {
         assertEq(Keys.balanceKey(address(1), address(2)), keccak256(abi.encode(uint8(1), address(1), address(2))));
         assertEq(Keys.nonceKey(address(3)), keccak256(abi.encode(uint8(2), address(3))));
         assertEq(Keys.withdrawalKey(7), keccak256(abi.encode(uint8(3), uint256(7))));
-        assertEq(Keys.withdrawalValue(address(1), address(2), 3), keccak256(abi.encode(address(1), address(2), uint256(3))));
+        assertEq(
+            Keys.withdrawalValue(address(1), address(2), 3), keccak256(abi.encode(address(1), address(2), uint256(3)))
+        );
     }
 
     /// @notice Every inbox vector's entry hashes to its entryHash.

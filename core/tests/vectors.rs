@@ -427,13 +427,15 @@ fn smt_vectors() -> Value {
     let root_a = tree.update(&B256::ZERO, [(a, v(1))]).expect("mem");
     let root_abc = tree.update(&root_a, [(b, v(2)), (c, v(3))]).expect("mem");
     let root_abcd = tree.update(&root_abc, [(d, B256::ZERO)]).expect("mem");
+    let root_ac = tree.update(&root_a, [(c, v(3))]).expect("mem");
     let cases: Vec<(&str, B256, B256, B256)> = vec![
         ("empty_tree_insert", B256::ZERO, e, v(9)),
         ("single_leaf_update_same_key", root_a, a, v(9)),
         ("single_leaf_split_at_depth_255", root_a, b, v(9)),
         ("inclusion_deep_leaf", root_abc, b, v(7)),
         ("inclusion_shallow_leaf", root_abc, c, v(7)),
-        ("non_inclusion_via_other_leaf_split_at_203", root_abc, d, v(7)),
+        ("non_inclusion_via_empty_at_depth_204", root_abc, d, v(7)),
+        ("non_inclusion_via_other_leaf_at_depth_1_split_at_203", root_ac, d, v(7)),
         ("non_inclusion_via_empty", root_abcd, e, v(7)),
         ("inclusion_zero_value", root_abcd, d, v(8)),
         ("update_to_zero_value", root_abcd, c, B256::ZERO),
@@ -441,6 +443,9 @@ fn smt_vectors() -> Value {
     let mut out = Vec::new();
     for (name, root, key, new_value) in cases {
         let proof = tree.prove(&root, &key).expect("mem");
+        if name.starts_with("non_inclusion_via_other_leaf") {
+            assert_eq!((proof.terminal.code(), proof.siblings.len()), (2, 1), "{name}");
+        }
         let value = proof.verify(&root, &key).expect("valid");
         let new_root = proof.updated_root(&key, &new_value).expect("valid");
         assert_eq!(new_root, tree.compute_update(&root, [(key, new_value)]).expect("mem").root);
