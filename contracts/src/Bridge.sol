@@ -54,7 +54,8 @@ contract Bridge is IBridge {
         if (recipient == address(0)) revert ZeroRecipient();
         if (msg.value == 0) revert ZeroAmount();
         _addOutstanding(address(0), msg.value);
-        index = _append(InboxEntries.DEPOSIT, msg.sender, recipient, address(0), uint128(msg.value));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        index = _append(InboxEntries.DEPOSIT, msg.sender, recipient, address(0), uint128(msg.value)); // ≤ 2^128 − 1
     }
 
     /// @inheritdoc IBridge
@@ -73,7 +74,8 @@ contract Bridge is IBridge {
         uint256 received = afterwards > before ? afterwards - before : 0;
         if (received == 0) revert ZeroAmount();
         _addOutstanding(token, received);
-        index = _append(InboxEntries.DEPOSIT, msg.sender, recipient, token, uint128(received));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        index = _append(InboxEntries.DEPOSIT, msg.sender, recipient, token, uint128(received)); // checked above
     }
 
     /// @inheritdoc IBridge
@@ -99,7 +101,7 @@ contract Bridge is IBridge {
             )) revert InvalidWithdrawalProof();
 
         uint256 word = _spent[index >> 8];
-        uint256 bit = 1 << (index & 0xff);
+        uint256 bit = uint256(1) << (index & 0xff);
         if (word & bit != 0) revert WithdrawalAlreadySpent(index);
         _spent[index >> 8] = word | bit;
         uint256 owed = outstanding[token];
@@ -130,7 +132,7 @@ contract Bridge is IBridge {
 
     /// @inheritdoc IBridge
     function isWithdrawalSpent(uint256 index) external view returns (bool) {
-        return _spent[index >> 8] & (1 << (index & 0xff)) != 0;
+        return _spent[index >> 8] & (uint256(1) << (index & 0xff)) != 0;
     }
 
     function _addOutstanding(address token, uint256 amount) private {

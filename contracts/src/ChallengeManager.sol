@@ -86,11 +86,13 @@ contract ChallengeManager is IChallengeManager {
         if (batchIndex >= rollup.batchCount()) revert NoSuchBatch(batchIndex);
         IRollup.Batch memory b = rollup.getBatch(batchIndex);
         uint256 periodEnd = uint256(b.timestamp) + challengePeriod;
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp >= periodEnd) revert ChallengePeriodOver(batchIndex, periodEnd);
 
         uint64 steps = (b.inboxEnd - b.inboxStart) + b.txCount;
         uint64 deadline = uint64(block.timestamp) + moveTimeout;
         gameId = gameCount++;
+        // forge-lint: disable-next-item(unsafe-typecast)
         _games[gameId] = Game({
             asserter: b.poster,
             batchIndex: uint64(batchIndex),
@@ -143,8 +145,10 @@ contract ChallengeManager is IChallengeManager {
         bytes32 rootHi = segment == s - 1 ? g.rootHi : roots[segment];
         uint64 deadline = uint64(block.timestamp) + moveTimeout;
 
-        g.lo = uint64(newLo);
+        // forge-lint: disable-start(unsafe-typecast)
+        g.lo = uint64(newLo); // lo ≤ newLo < newHi ≤ hi, both uint64
         g.hi = uint64(newHi);
+        // forge-lint: disable-end(unsafe-typecast)
         g.rootLo = rootLo;
         g.rootHi = rootHi;
         // After narrowing to one step the challenger moves again: it must prove that step.
@@ -189,6 +193,7 @@ contract ChallengeManager is IChallengeManager {
         Game storage g = _existing(gameId);
         Status status = g.status;
         if (status != Status.AsserterTurn && status != Status.ChallengerTurn) revert WrongStatus(status);
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp <= g.deadline) revert DeadlineNotPassed(g.deadline);
         if (!rollup.isCurrent(g.batchIndex, g.batchId)) revert BatchRemoved();
         if (status == Status.AsserterTurn) {
@@ -252,6 +257,7 @@ contract ChallengeManager is IChallengeManager {
     function _move(uint256 gameId, Status status) private view returns (Game storage g) {
         g = _existing(gameId);
         if (g.status != status) revert WrongStatus(g.status);
+        // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp > g.deadline) revert DeadlinePassed(g.deadline);
         if (!rollup.isCurrent(g.batchIndex, g.batchId)) revert BatchRemoved();
     }

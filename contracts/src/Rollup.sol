@@ -175,6 +175,9 @@ contract Rollup is IRollup {
 
         index = batchCount;
         uint64 id = nextBatchId;
+        // Casts to uint64 cannot truncate: counts of records, inbox entries and batches and the
+        // time stay far below 2^64 (each record or entry costs calldata or a storage write).
+        // forge-lint: disable-start(unsafe-typecast)
         _batches[index] = StoredBatch({
             txRoot: txRoot,
             postStateRoot: postStateRoot_,
@@ -190,6 +193,7 @@ contract Rollup is IRollup {
         nextInboxStart = uint64(inboxEnd);
         if (msg.sender == sequencer) lastSequencerAppend = uint64(block.timestamp);
         lastPostedIndexPlusOne[msg.sender] = uint64(index + 1);
+        // forge-lint: disable-end(unsafe-typecast)
         emit BatchAppended(index, id, msg.sender, txRoot, txCount, inboxStart, inboxEnd, postStateRoot_);
     }
 
@@ -203,21 +207,20 @@ contract Rollup is IRollup {
         for (uint256 i = first; i <= upTo; ++i) {
             StoredBatch storage b = _batches[i];
             uint256 deadline = uint256(b.timestamp) + challengePeriod;
+            // Deadlines are hours or days long; a validator's few seconds of leeway do not matter.
+            // forge-lint: disable-next-line(block-timestamp)
             if (block.timestamp < deadline) revert ChallengePeriodNotOver(i, deadline);
             uint64 id = b.id;
             // No game can start after the deadline, so a zero count here stays zero.
             if (manager.openGames(id) != 0) revert OpenGames(i);
             emit BatchFinalized(i, id, b.postStateRoot);
         }
-        finalizedCount = uint64(upTo + 1);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        finalizedCount = uint64(upTo + 1); // upTo < batchCount, a uint64
     }
 
     /// @inheritdoc IRollup
-    function rejectBatch(uint256 index, uint64 id, address challenger)
-        external
-        nonReentrant
-        returns (uint256 reward)
-    {
+    function rejectBatch(uint256 index, uint64 id, address challenger) external nonReentrant returns (uint256 reward) {
         if (msg.sender != address(challengeManager)) revert NotChallengeManager();
         uint256 count = batchCount;
         if (index >= count) revert NoSuchBatch(index);
@@ -228,7 +231,8 @@ contract Rollup is IRollup {
         address poster = b.poster;
         uint64 rewoundTo = b.inboxStart;
         // O(1) removal: later slots are simply overwritten by the next appends.
-        batchCount = uint64(index);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        batchCount = uint64(index); // index < batchCount, a uint64
         nextInboxStart = rewoundTo;
         emit BatchesRemoved(index, count, rewoundTo);
 
@@ -293,6 +297,7 @@ contract Rollup is IRollup {
         if (msg.sender != tx.origin || msg.sender.code.length != 0) revert NotDirectCall();
         IBridge bridge_ = bridge;
         if (address(bridge_) == address(0)) revert NotInitialized();
+        // forge-lint: disable-next-line(block-timestamp)
         if (msg.sender != sequencer && block.timestamp < uint256(lastSequencerAppend) + sequencerInactivityPeriod) {
             revert NotSequencer();
         }
@@ -304,6 +309,7 @@ contract Rollup is IRollup {
             revert InvalidInboxEnd(inboxEnd, inboxStart, inboxLength);
         }
         // Entries are appended in time order, so the oldest unconsumed entry is the only one to check.
+        // forge-lint: disable-next-line(block-timestamp)
         if (inboxEnd < inboxLength && bridge_.entryTimestamp(inboxEnd) + forceInclusionDelay <= block.timestamp) {
             revert ForceInclusionRequired(inboxEnd);
         }

@@ -48,7 +48,7 @@ interface IBridge {
     error InsufficientOutstanding(address token, uint256 outstanding, uint256 amount);
     /// @notice The ETH or token transfer failed.
     error TransferFailed();
-    /// @notice A token call returned something other than a 32-byte word or nothing.
+    /// @notice The token's `balanceOf` failed or did not return a word (not an ERC-20 contract).
     error BadTokenReturn();
     /// @notice There is no inbox entry `index`.
     error NoSuchEntry(uint256 index);
