@@ -4,9 +4,10 @@
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::{sol, SolStruct};
 use rayon::prelude::*;
+pub use secp256k1::SecretKey;
 use secp256k1::{
     ecdsa::{RecoverableSignature, RecoveryId},
-    Message, PublicKey, SecretKey, SECP256K1,
+    Message, PublicKey, SECP256K1,
 };
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,32 @@
+//! Starting the pinned anvil (from `contracts/node_modules`, installed by `scripts/setup.sh`) for
+//! tests and the devnet. Set `KEEL_ANVIL` to use another binary.
+
+use std::path::PathBuf;
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+
+use crate::L1Error;
+
+/// The anvil binary: `$KEEL_ANVIL`, else the pinned one in this checkout, else `anvil` on PATH.
+pub fn anvil_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("KEEL_ANVIL") {
+        return PathBuf::from(p);
+    }
+    let pinned =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
+    if pinned.exists() {
+        return pinned;
+    }
+    PathBuf::from("anvil")
+}
+
+/// Start anvil on a free port with its ten funded dev accounts; it stops when dropped.
+pub fn spawn_anvil(extra_args: &[&str]) -> Result<AnvilInstance, L1Error> {
+    let path = anvil_path();
+    Anvil::new().path(&path).args(extra_args.iter().copied()).try_spawn().map_err(|e| {
+        L1Error::Decode(format!(
+            "cannot start anvil at {} ({e}); run scripts/setup.sh or set KEEL_ANVIL",
+            path.display()
+        ))
+    })
+}
