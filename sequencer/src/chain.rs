@@ -1,0 +1,440 @@
+//! The sequencer's hot chain: the in-memory state, the batch being filled, the inbox entries
+//! waiting to be consumed, and the bookkeeping that answers reads. No I/O: the pipeline persists
+//! what this module decides, and a restart rebuilds it from the ledger ([`Chain::rebuild`]).
+
+use std::time::Instant;
+
+use keel_core::{
+    keys::{balance_key, nonce_key, withdrawal_count_key},
+    smt::{SmtProof, TreeError},
+    state::MemoryState,
+    stf::{apply_step, NoOpReason, Outcome, Step},
+    tx::{Domain, PreparedRecord, RecordError, TxKind},
+    Address, ChainConfig, InboxEntry, InboxKind, B256, U256,
+};
+use keel_store::{BatchChange, BatchState, LedgerContents, StoredInboxEntry, StoredTransaction};
+
+/// Why a transaction is not accepted. Nothing changes when one is rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The record's bytes or signature are invalid.
+    #[error("{0}")]
+    InvalidRecord(RecordError),
+    /// The nonce is not the sender's next one.
+    #[error("nonce {got} given, the sender's next nonce is {expected}")]
+    BadNonce {
+        /// The sender's next nonce.
+        expected: U256,
+        /// The nonce in the transaction.
+        got: u64,
+    },
+    /// The balance does not cover amount plus fee.
+    #[error("balance {available} does not cover amount plus fee {required}")]
+    InsufficientBalance {
+        /// The sender's balance of the token.
+        available: U256,
+        /// Amount plus fee.
+        required: U256,
+    },
+    /// This exact transaction was already accepted.
+    #[error("transaction already accepted as number {seq}")]
+    Duplicate {
+        /// Its sequence number.
+        seq: u64,
+    },
+}
+
+impl Rejection {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRecord(RecordError::RecoveryFailed) => "invalid_signature",
+            Self::InvalidRecord(RecordError::HighS) => "high_s_signature",
+            Self::InvalidRecord(RecordError::InvalidV(_)) => "invalid_signature_v",
+            Self::InvalidRecord(RecordError::InvalidR | RecordError::ZeroS) => "invalid_signature",
+            Self::InvalidRecord(RecordError::UnknownKind(_)) => "unknown_kind",
+            Self::InvalidRecord(RecordError::WrongLength(_)) => "invalid_record_length",
+            Self::BadNonce { .. } => "wrong_nonce",
+            Self::InsufficientBalance { .. } => "insufficient_balance",
+            Self::Duplicate { .. } => "duplicate_transaction",
+        }
+    }
+}
+
+/// A batch as the chain knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// Its index.
+    pub index: u64,
+    /// Inbox entries consumed: `[inbox_start, inbox_end)`.
+    pub inbox_start: u64,
+    /// One past the last consumed inbox entry.
+    pub inbox_end: u64,
+    /// Sequence number of its first transaction.
+    pub first_seq: u64,
+    /// Its transaction count so far.
+    pub tx_count: u64,
+    /// The root before it.
+    pub pre_root: B256,
+    /// The root after it; `None` while open.
+    pub post_root: Option<B256>,
+    /// The withdrawal count after it (set when closed), to find which batch holds a withdrawal.
+    pub withdrawals_after: Option<U256>,
+}
+
+/// An accepted transaction, before it is durable.
+pub type Accepted = StoredTransaction;
+
+/// The hot chain.
+#[derive(Debug)]
+pub struct Chain {
+    domain: Domain,
+    state: MemoryState,
+    batches: Vec<BatchInfo>,
+    /// Inbox entries known (confirmed on L1), by index.
+    inbox: Vec<StoredInboxEntry>,
+    /// Transaction hash → sequence number, for duplicates and lookups.
+    tx_seq: alloy::primitives::map::B256Map<u64>,
+    next_seq: u64,
+    /// When the open batch was opened.
+    opened_at: Option<Instant>,
+    /// Batch opens and closes not yet handed to the ledger.
+    pending_changes: Vec<BatchChange>,
+    /// Every withdrawal appended so far, by index: (recipient, token, amount).
+    withdrawals: Vec<(Address, Address, u128)>,
+}
+
+fn uint(w: B256) -> U256 {
+    U256::from_be_bytes(w.0)
+}
+
+impl Chain {
+    /// A chain at genesis.
+    pub fn new(config: ChainConfig) -> Self {
+        Self {
+            domain: Domain::new(config),
+            state: MemoryState::new(),
+            batches: Vec::new(),
+            inbox: Vec::new(),
+            tx_seq: Default::default(),
+            next_seq: 0,
+            opened_at: None,
+            pending_changes: Vec::new(),
+            withdrawals: Vec::new(),
+        }
+    }
+
+    /// Rebuild from the ledger, checking every closed batch's root against the stored one.
+    pub fn rebuild(config: ChainConfig, ledger: &LedgerContents) -> Result<Self, RebuildError> {
+        let mut chain = Self::new(config);
+        chain.inbox = ledger.inbox.clone();
+        let mut txs = ledger.transactions.iter().peekable();
+        for b in &ledger.batches {
+            if b.index != chain.batches.len() as u64 || b.inbox_start != chain.consumed_inbox() {
+                return Err(RebuildError::Inconsistent(format!(
+                    "batch {} does not follow its predecessor",
+                    b.index
+                )));
+            }
+            if b.inbox_end > chain.inbox.len() as u64 {
+                return Err(RebuildError::Inconsistent(format!(
+                    "batch {} consumes unknown inbox entries",
+                    b.index
+                )));
+            }
+            chain.open_batch_to(b.inbox_end);
+            while let Some(t) = txs.next_if(|t| t.batch == b.index) {
+                let (tx, _) = t.record.decode().map_err(|e| {
+                    RebuildError::Inconsistent(format!(
+                        "stored transaction {} does not decode: {e}",
+                        t.seq
+                    ))
+                })?;
+                // The sender was recovered before the transaction was stored; do not redo it.
+                let prepared = PreparedRecord { record: t.record, sender: Ok((tx, t.sender)) };
+                match chain.apply(&prepared) {
+                    Ok(applied) if applied.seq == t.seq => {}
+                    Ok(applied) => {
+                        return Err(RebuildError::Inconsistent(format!(
+                            "transaction {} replayed as number {}",
+                            t.seq, applied.seq
+                        )))
+                    }
+                    Err(r) => {
+                        return Err(RebuildError::Inconsistent(format!(
+                            "stored transaction {} is rejected: {r}",
+                            t.seq
+                        )))
+                    }
+                }
+            }
+            if b.state != BatchState::Open {
+                let root = chain.close_batch()?;
+                if root != b.post_root {
+                    return Err(RebuildError::RootMismatch {
+                        batch: b.index,
+                        stored: b.post_root,
+                        replayed: root,
+                    });
+                }
+            }
+        }
+        if let Some(t) = txs.next() {
+            return Err(RebuildError::Inconsistent(format!(
+                "transaction {} belongs to no batch",
+                t.seq
+            )));
+        }
+        chain.pending_changes.clear();
+        Ok(chain)
+    }
+
+    /// The chain configuration.
+    pub fn config(&self) -> &ChainConfig {
+        self.domain.config()
+    }
+
+    /// The EIP-712 domain.
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    /// The next sequence number.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The batches.
+    pub fn batches(&self) -> &[BatchInfo] {
+        &self.batches
+    }
+
+    /// The open batch, if any.
+    pub fn open_batch(&self) -> Option<&BatchInfo> {
+        self.batches.last().filter(|b| b.post_root.is_none())
+    }
+
+    /// How long the open batch has been open.
+    pub fn open_batch_age(&self) -> Option<std::time::Duration> {
+        self.open_batch().and(self.opened_at).map(|t| t.elapsed())
+    }
+
+    /// How many inbox entries batches have consumed.
+    pub fn consumed_inbox(&self) -> u64 {
+        self.batches.last().map_or(0, |b| b.inbox_end)
+    }
+
+    /// How many inbox entries are known.
+    pub fn known_inbox(&self) -> u64 {
+        self.inbox.len() as u64
+    }
+
+    /// The L1 timestamp of the oldest inbox entry no batch has consumed yet.
+    pub fn oldest_unconsumed_inbox_timestamp(&self) -> Option<u64> {
+        self.inbox.get(self.consumed_inbox() as usize).map(|e| e.l1_timestamp)
+    }
+
+    /// Add inbox entries read from L1. Entries must come in index order; known ones are skipped.
+    pub fn add_inbox_entries(&mut self, entries: &[StoredInboxEntry]) -> Result<(), RebuildError> {
+        for e in entries {
+            let next = self.inbox.len() as u64;
+            if e.index < next {
+                continue;
+            }
+            if e.index > next {
+                return Err(RebuildError::Inconsistent(format!(
+                    "inbox entry {} arrived before {next}",
+                    e.index
+                )));
+            }
+            self.inbox.push(*e);
+        }
+        Ok(())
+    }
+
+    /// Open a new batch consuming every known inbox entry, unless one is open.
+    pub fn ensure_open_batch(&mut self) {
+        if self.open_batch().is_none() {
+            self.open_batch_to(self.known_inbox());
+        }
+    }
+
+    fn open_batch_to(&mut self, inbox_end: u64) {
+        let index = self.batches.len() as u64;
+        let inbox_start = self.consumed_inbox();
+        let pre_root = self.batches.last().and_then(|b| b.post_root).unwrap_or_default();
+        let config = *self.config();
+        for e in &self.inbox[inbox_start as usize..inbox_end as usize] {
+            let Ok(outcome) = apply_step(&config, Step::Inbox(&e.entry), &mut self.state);
+            if outcome.is_applied() && e.entry.kind == InboxKind::ForcedWithdrawal {
+                self.withdrawals.push((e.entry.sender, e.entry.token, e.entry.amount));
+            }
+        }
+        self.batches.push(BatchInfo {
+            index,
+            inbox_start,
+            inbox_end,
+            first_seq: self.next_seq,
+            tx_count: 0,
+            pre_root,
+            post_root: None,
+            withdrawals_after: None,
+        });
+        self.opened_at = Some(Instant::now());
+        self.pending_changes.push(BatchChange::Open { index, inbox_start, inbox_end });
+    }
+
+    /// The batch opens and closes since the last call, in order, for the ledger.
+    pub fn take_batch_changes(&mut self) -> Vec<BatchChange> {
+        std::mem::take(&mut self.pending_changes)
+    }
+
+    /// Apply one transaction to the open batch, opening one if none is. Rejected transactions
+    /// change nothing (an opened batch stays open and empty).
+    pub fn apply(&mut self, prepared: &PreparedRecord) -> Result<Accepted, Rejection> {
+        let hash = prepared.record.hash();
+        if let Some(&seq) = self.tx_seq.get(&hash) {
+            return Err(Rejection::Duplicate { seq });
+        }
+        let (_, sender) = prepared.sender.map_err(Rejection::InvalidRecord)?;
+        self.ensure_open_batch();
+        let config = *self.config();
+        let Ok(outcome) = apply_step(&config, Step::Record(prepared), &mut self.state);
+        match outcome {
+            Outcome::Applied => {}
+            Outcome::NoOp(NoOpReason::InvalidRecord(e)) => return Err(Rejection::InvalidRecord(e)),
+            Outcome::NoOp(NoOpReason::BadNonce { expected, got }) => {
+                return Err(Rejection::BadNonce { expected, got })
+            }
+            Outcome::NoOp(NoOpReason::InsufficientBalance { available, required }) => {
+                return Err(Rejection::InsufficientBalance { available, required })
+            }
+        }
+        let (tx, _) = prepared.sender.map_err(Rejection::InvalidRecord)?;
+        if tx.kind == TxKind::Withdraw {
+            self.withdrawals.push((tx.to, tx.token, tx.amount));
+        }
+        let seq = self.next_seq;
+        let batch = match self.batches.last_mut() {
+            Some(b) => {
+                b.tx_count += 1;
+                b.index
+            }
+            None => 0, // ensure_open_batch just pushed one
+        };
+        self.next_seq += 1;
+        self.tx_seq.insert(hash, seq);
+        Ok(StoredTransaction { seq, batch, record: prepared.record, sender })
+    }
+
+    /// Close the open batch, computing its root once; returns the root (`None` if no batch is
+    /// open).
+    pub fn close_batch(&mut self) -> Result<Option<B256>, TreeError> {
+        if self.open_batch().is_none() {
+            return Ok(None);
+        }
+        let root = self.state.commit()?;
+        let withdrawals = uint(self.state.value(&withdrawal_count_key()));
+        let Some(b) = self.batches.last_mut() else { return Ok(None) };
+        b.post_root = Some(root);
+        b.withdrawals_after = Some(withdrawals);
+        self.opened_at = None;
+        self.pending_changes.push(BatchChange::Close {
+            index: b.index,
+            tx_count: b.tx_count as u32,
+            post_root: root,
+        });
+        Ok(Some(root))
+    }
+
+    /// Whether the open batch has at least one step (so it may be closed and posted).
+    pub fn open_batch_has_steps(&self) -> bool {
+        self.open_batch().is_some_and(|b| b.tx_count > 0 || b.inbox_end > b.inbox_start)
+    }
+
+    /// A balance, including every accepted transaction.
+    pub fn balance(&self, owner: &Address, token: &Address) -> U256 {
+        uint(self.state.value(&balance_key(owner, token)))
+    }
+
+    /// The next nonce of `owner`.
+    pub fn nonce(&self, owner: &Address) -> U256 {
+        uint(self.state.value(&nonce_key(owner)))
+    }
+
+    /// The sequence number of an accepted transaction.
+    pub fn seq_of(&self, hash: &B256) -> Option<u64> {
+        self.tx_seq.get(hash).copied()
+    }
+
+    /// The batch holding sequence number `seq`.
+    pub fn batch_of_seq(&self, seq: u64) -> Option<&BatchInfo> {
+        let i = self.batches.partition_point(|b| b.first_seq + b.tx_count <= seq);
+        self.batches.get(i).filter(|b| b.first_seq <= seq && seq < b.first_seq + b.tx_count)
+    }
+
+    /// A proof of `key` under the post root of closed batch `batch` (the latest closed if `None`).
+    pub fn prove(
+        &self,
+        key: &B256,
+        batch: Option<u64>,
+    ) -> Result<Option<(u64, B256, SmtProof)>, TreeError> {
+        let closed = match batch {
+            Some(i) => self.batches.get(i as usize).filter(|b| b.post_root.is_some()),
+            None => self.batches.iter().rev().find(|b| b.post_root.is_some()),
+        };
+        let Some(b) = closed else { return Ok(None) };
+        let root = b.post_root.unwrap_or_default();
+        Ok(Some((b.index, root, self.state.tree().prove(&root, key)?)))
+    }
+
+    /// The first closed batch whose state holds withdrawal `index`.
+    pub fn batch_of_withdrawal(&self, index: u64) -> Option<&BatchInfo> {
+        let i = U256::from(index);
+        self.batches.iter().find(|b| b.withdrawals_after.is_some_and(|c| c > i))
+    }
+
+    /// Withdrawal `index`: (recipient, token, amount), if it exists.
+    pub fn withdrawal(&self, index: u64) -> Option<(Address, Address, u128)> {
+        self.withdrawals.get(index as usize).copied()
+    }
+
+    /// The state, for replays (the defender).
+    pub fn state(&self) -> &MemoryState {
+        &self.state
+    }
+
+    /// Inbox entries `[start, end)`.
+    pub fn inbox_entries(&self, start: u64, end: u64) -> Vec<InboxEntry> {
+        self.inbox[start as usize..(end as usize).min(self.inbox.len())]
+            .iter()
+            .map(|e| e.entry)
+            .collect()
+    }
+
+    /// How many leaves the state has.
+    pub fn leaf_count(&self) -> usize {
+        self.state.leaf_count()
+    }
+}
+
+/// Why the ledger cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// The ledger contradicts itself.
+    #[error("the ledger is inconsistent: {0}")]
+    Inconsistent(String),
+    /// Replaying a closed batch gives a different root than the one stored.
+    #[error("replaying batch {batch} gives root {replayed:?}, the ledger says {stored:?}")]
+    RootMismatch {
+        /// The batch.
+        batch: u64,
+        /// Stored root.
+        stored: Option<B256>,
+        /// Replayed root.
+        replayed: Option<B256>,
+    },
+    /// The tree failed.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+}

@@ -1,0 +1,119 @@
+//! The defender: answers every game against this sequencer's batches by dissecting with the
+//! true intermediate roots, replayed from the state before the batch. Games are found by
+//! scanning the ChallengeManager, so a restart mid-game simply picks them up again.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+
+use keel_core::{
+    dissection::dissection_points,
+    state::{step_roots, BatchSteps},
+    B256,
+};
+use keel_l1::{GameInfo, GameStatus, L1Client};
+use keel_store::Ledger;
+use parking_lot::RwLock;
+
+use crate::{chain::Chain, metrics::Metrics};
+
+/// Defend until `shutdown` fires.
+pub async fn run(
+    l1: L1Client,
+    ledger: Ledger,
+    chain: Arc<RwLock<Chain>>,
+    metrics: Metrics,
+    poll: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut defender = Defender {
+        l1,
+        ledger,
+        chain,
+        watched: BTreeSet::new(),
+        next_game: 0,
+        roots: HashMap::new(),
+    };
+    loop {
+        match defender.round().await {
+            Ok(open) => metrics.open_games.set(open as i64),
+            Err(e) => tracing::warn!(error = %e, "defender round failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+struct Defender {
+    l1: L1Client,
+    ledger: Ledger,
+    chain: Arc<RwLock<Chain>>,
+    watched: BTreeSet<u64>,
+    next_game: u64,
+    /// `R_0 … R_n` per batch id, computed once per batch.
+    roots: HashMap<u64, Vec<B256>>,
+}
+
+impl Defender {
+    async fn round(&mut self) -> anyhow::Result<usize> {
+        let count = self.l1.game_count().await?;
+        self.watched.extend(self.next_game..count);
+        self.next_game = count;
+        let us = self.l1.account();
+        for id in self.watched.clone() {
+            let game = self.l1.game(id).await?;
+            if game.is_over() || game.asserter != us {
+                self.watched.remove(&id);
+                continue;
+            }
+            if game.status == GameStatus::AsserterTurn {
+                self.answer(&game).await?;
+            }
+        }
+        Ok(self.watched.len())
+    }
+
+    async fn answer(&mut self, game: &GameInfo) -> anyhow::Result<()> {
+        if !self.roots.contains_key(&game.batch_id) {
+            let roots = self.replay(game.batch_index).await?;
+            self.roots.insert(game.batch_id, roots);
+        }
+        let roots = &self.roots[&game.batch_id];
+        let degree = self.l1.deployment().params.degree;
+        let points = dissection_points(game.lo, game.hi, degree)?;
+        let posted: Vec<B256> =
+            points.iter().map(|&p| roots.get(p as usize).copied().unwrap_or_default()).collect();
+        self.l1.dissect(game.id, posted).await?;
+        tracing::info!(
+            game = game.id,
+            batch = game.batch_index,
+            lo = game.lo,
+            hi = game.hi,
+            "dissected"
+        );
+        Ok(())
+    }
+
+    /// Replay batch `index` step by step from the state before it.
+    async fn replay(&self, index: u64) -> anyhow::Result<Vec<B256>> {
+        let records = self.ledger.batch_records(index).await?;
+        let chain = self.chain.clone();
+        tokio::task::spawn_blocking(move || {
+            let chain = chain.read();
+            let batch = chain
+                .batches()
+                .get(index as usize)
+                .ok_or_else(|| anyhow::anyhow!("batch {index} is not in this sequencer's chain"))?;
+            let steps = BatchSteps {
+                entries: chain.inbox_entries(batch.inbox_start, batch.inbox_end),
+                records: chain.domain().prepare_all(&records),
+            };
+            Ok(step_roots(chain.config(), chain.state().tree().store(), batch.pre_root, &steps)?)
+        })
+        .await?
+    }
+}

@@ -1,0 +1,17 @@
+//! Keel's sequencer: orders and executes signed L2 transactions, makes them durable in Postgres
+//! before acknowledging, posts batches to L1 and defends them.
+//!
+//! - [`chain`]: the hot in-memory chain (state, batches, inbox) and its rebuild from the ledger.
+//! - [`pipeline`]: apply in order and group-commit before acknowledging.
+//! - [`api`]: the HTTP API.
+//! - [`poster`], [`inbox`], [`defender`]: the L1 tasks.
+//! - [`node`]: configuration and assembly of the whole service.
+
+pub mod api;
+pub mod chain;
+pub mod defender;
+pub mod inbox;
+pub mod metrics;
+pub mod node;
+pub mod pipeline;
+pub mod poster;

@@ -1,0 +1,172 @@
+//! Configuration and assembly of the sequencer service: database (a given URL or the embedded
+//! private cluster), the rebuilt chain, the pipeline, the L1 tasks and the HTTP server, with a
+//! graceful shutdown that finishes every in-flight commit.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::Context;
+use keel_l1::{Deployment, L1Client};
+use keel_store::{Ledger, PgCluster};
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::{
+    api::{self, ApiState},
+    chain::Chain,
+    defender, inbox,
+    metrics::Metrics,
+    pipeline::{self, BatchPolicy},
+    poster,
+};
+
+/// Everything the sequencer needs to run.
+#[derive(Clone, Debug)]
+pub struct SequencerConfig {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Postgres URL; `None` starts the embedded private cluster in `data_dir/postgres`.
+    pub database_url: Option<String>,
+    /// Folder for the embedded cluster's data.
+    pub data_dir: PathBuf,
+    /// L1 JSON-RPC endpoint.
+    pub l1_rpc: String,
+    /// The deployment file written when the contracts were deployed.
+    pub deployment: PathBuf,
+    /// The sequencer's L1 key (posts batches, defends them).
+    pub key: PrivateKeySigner,
+    /// When batches close.
+    pub batch: BatchPolicy,
+    /// Submissions that may wait for the executor before the API answers 503.
+    pub queue_capacity: usize,
+    /// L1 blocks an inbox entry must be under before it is consumed.
+    pub confirmations: u64,
+    /// How often the L1 tasks poll.
+    pub l1_poll: Duration,
+}
+
+/// A running sequencer.
+pub struct RunningSequencer {
+    /// The address the API listens on.
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    apply: tokio::task::JoinHandle<()>,
+    commit: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _cluster: Option<PgCluster>,
+}
+
+impl RunningSequencer {
+    /// Stop accepting requests, finish every in-flight commit, stop the L1 tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        // The server stops taking requests and drops its queue sender; the pipeline drains.
+        let _ = self.server.await;
+        let _ = self.apply.await;
+        let _ = self.commit.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        tracing::info!("sequencer stopped");
+    }
+
+    /// Wait until a shutdown signal (SIGINT or SIGTERM), then shut down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        wait_for_signal().await?;
+        tracing::info!("shutdown signal received; finishing in-flight commits");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Start the sequencer: connect (or start) Postgres, rebuild the chain from the ledger and
+/// check its roots, then start the pipeline, the L1 tasks and the API.
+pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
+    let deployment = Deployment::load(&cfg.deployment).context("reading the deployment file")?;
+    let (url, cluster) = match &cfg.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let dir = cfg.data_dir.join("postgres");
+            std::fs::create_dir_all(&cfg.data_dir)
+                .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+            let cluster = PgCluster::start_in(&dir, 0)
+                .await
+                .context("starting the embedded Postgres cluster")?;
+            let url = cluster.create_database("keel_sequencer").await?;
+            tracing::info!(dir = %dir.display(), port = cluster.port(), "embedded Postgres cluster running");
+            (url, Some(cluster))
+        }
+    };
+    let ledger = Ledger::connect(&url).await.context("connecting to Postgres")?;
+    let contents = ledger.load().await.context("loading the ledger")?;
+    let started = std::time::Instant::now();
+    let chain = Chain::rebuild(deployment.chain_config(), &contents)
+        .context("rebuilding the state from the ledger")?;
+    tracing::info!(
+        batches = chain.batches().len(),
+        transactions = chain.next_seq(),
+        ms = started.elapsed().as_millis() as u64,
+        "state rebuilt from the ledger; every closed batch's root checked"
+    );
+    let chain = Arc::new(RwLock::new(chain));
+    let metrics = Metrics::new();
+    let pipeline::Pipeline { submissions, durable, apply, commit } = pipeline::spawn(
+        chain.clone(),
+        ledger.clone(),
+        metrics.clone(),
+        cfg.batch,
+        cfg.queue_capacity,
+    );
+
+    let l1 = L1Client::connect(&cfg.l1_rpc, cfg.key.clone(), deployment.clone())?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(poster::run(l1.clone(), ledger.clone(), metrics.clone(), shutdown_rx.clone())),
+        tokio::spawn(inbox::run(
+            l1.clone(),
+            ledger.clone(),
+            chain.clone(),
+            metrics.clone(),
+            cfg.confirmations,
+            cfg.l1_poll,
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(defender::run(
+            l1,
+            ledger.clone(),
+            chain.clone(),
+            metrics.clone(),
+            cfg.l1_poll,
+            shutdown_rx.clone(),
+        )),
+    ];
+
+    let state =
+        ApiState { chain, ledger, submissions, metrics, deployment: Arc::new(deployment), durable };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let app = api::router(state);
+    let mut server_shutdown = shutdown_rx;
+    let server = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = server_shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracing::info!(%addr, "sequencer API listening");
+    Ok(RunningSequencer { addr, shutdown, server, apply, commit, tasks, _cluster: cluster })
+}

@@ -1,0 +1,239 @@
+//! Ordered execution with group commit: the path every transaction takes from the API to its
+//! acknowledgement.
+//!
+//! Handlers recover the sender (the expensive part, in parallel across requests) and queue a
+//! [`Submission`] on a bounded channel; a full queue is answered with 503 at once. The *apply*
+//! task takes submissions in groups, applies each to the hot [`Chain`] in order (rejecting the
+//! invalid ones on the spot), closes batches by size or age, and hands each group to the
+//! *commit* task, which writes it to Postgres in one transaction and only then acknowledges.
+//! While a group commits, the next one is applied, so Postgres latency is hidden but never
+//! skipped. If Postgres fails, the commit task retries the same group until it succeeds; the
+//! queues fill up and the API answers 503 — nothing acknowledged is lost, nothing is written twice.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use keel_core::{tx::PreparedRecord, B256};
+use keel_store::{CommitGroup, Ledger};
+use parking_lot::RwLock;
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+
+use crate::{
+    chain::{Chain, Rejection},
+    metrics::Metrics,
+};
+
+/// Where an accepted transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The transaction hash.
+    pub hash: B256,
+    /// Its position in the sequencer's order.
+    pub seq: u64,
+    /// The batch it is in.
+    pub batch: u64,
+}
+
+/// Why a submission was not acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction is invalid now; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The sequencer is shutting down and did not take it.
+    #[error("the sequencer is shutting down")]
+    ShuttingDown,
+}
+
+/// A transaction waiting for the executor.
+#[derive(Debug)]
+pub struct Submission {
+    /// The record with its sender recovered.
+    pub prepared: PreparedRecord,
+    /// When the API received it.
+    pub received: Instant,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Result<Receipt, SubmitError>>,
+}
+
+/// When batches close.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchPolicy {
+    /// Close when the batch holds this many transactions.
+    pub max_txs: u64,
+    /// Close a non-empty batch this long after it opened.
+    pub max_age: Duration,
+    /// Most submissions applied and committed as one group.
+    pub max_group: usize,
+}
+
+struct PendingCommit {
+    group: CommitGroup,
+    acks: Vec<(Submission, Receipt)>,
+}
+
+/// Start the apply and commit tasks. Returns the submission queue and the tasks' handles; close
+/// the queue (drop every sender) to shut down: both tasks drain what they hold and exit.
+pub fn spawn(
+    chain: Arc<RwLock<Chain>>,
+    ledger: Ledger,
+    metrics: Metrics,
+    policy: BatchPolicy,
+    queue_capacity: usize,
+) -> Pipeline {
+    let (submit_tx, submit_rx) = mpsc::channel(queue_capacity);
+    // A few groups in flight: enough to overlap applying and committing, small enough that a
+    // stalled database stops the pipeline quickly.
+    let (commit_tx, commit_rx) = mpsc::channel(4);
+    let durable = Arc::new(AtomicU64::new(chain.read().next_seq()));
+    let apply = tokio::spawn(apply_loop(chain, submit_rx, commit_tx, metrics.clone(), policy));
+    let commit = tokio::spawn(commit_loop(ledger, commit_rx, metrics, durable.clone()));
+    Pipeline { submissions: submit_tx, durable, apply, commit }
+}
+
+/// The running pipeline.
+pub struct Pipeline {
+    /// Where the API queues submissions.
+    pub submissions: mpsc::Sender<Submission>,
+    /// Every sequence number below this is durable.
+    pub durable: Arc<AtomicU64>,
+    /// The apply task.
+    pub apply: tokio::task::JoinHandle<()>,
+    /// The commit task.
+    pub commit: tokio::task::JoinHandle<()>,
+}
+
+async fn apply_loop(
+    chain: Arc<RwLock<Chain>>,
+    mut submissions: mpsc::Receiver<Submission>,
+    commits: mpsc::Sender<PendingCommit>,
+    metrics: Metrics,
+    policy: BatchPolicy,
+) {
+    let mut buf = Vec::with_capacity(policy.max_group);
+    let mut tick = tokio::time::interval(Duration::from_millis(20).min(policy.max_age));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        buf.clear();
+        let closed = tokio::select! {
+            n = submissions.recv_many(&mut buf, policy.max_group) => n == 0,
+            _ = tick.tick() => false,
+        };
+        metrics.queue_depth.set(submissions.len() as i64);
+        let pending = {
+            let mut chain = chain.write();
+            let mut acks = Vec::with_capacity(buf.len());
+            let mut transactions = Vec::with_capacity(buf.len());
+            for sub in buf.drain(..) {
+                match chain.apply(&sub.prepared) {
+                    Ok(tx) => {
+                        let receipt =
+                            Receipt { hash: tx.record.hash(), seq: tx.seq, batch: tx.batch };
+                        transactions.push(tx);
+                        acks.push((sub, receipt));
+                    }
+                    Err(rejection) => {
+                        metrics.rejected.with_label_values(&[rejection.code()]).inc();
+                        let _ = sub.reply.send(Err(SubmitError::Rejected(rejection)));
+                    }
+                }
+                if chain.open_batch().is_some_and(|b| b.tx_count >= policy.max_txs) {
+                    close(&mut chain);
+                }
+            }
+            if chain.open_batch_age().is_some_and(|age| age >= policy.max_age)
+                && chain.open_batch_has_steps()
+            {
+                close(&mut chain);
+            }
+            // Inbox entries waiting and no batch open: open one so they are consumed soon.
+            if chain.open_batch().is_none() && chain.known_inbox() > chain.consumed_inbox() {
+                chain.ensure_open_batch();
+            }
+            metrics.inbox_backlog.set((chain.known_inbox() - chain.consumed_inbox()) as i64);
+            metrics.state_leaves.set(chain.leaf_count() as i64);
+            PendingCommit {
+                group: CommitGroup { batch_changes: chain.take_batch_changes(), transactions },
+                acks,
+            }
+        };
+        if !pending.group.is_empty() && commits.send(pending).await.is_err() {
+            tracing::error!("commit task stopped; the apply task stops too");
+            return;
+        }
+        if closed {
+            // Close the open batch so a restart finds every acknowledged transaction in a
+            // closed batch ready to post.
+            let changes = {
+                let mut chain = chain.write();
+                if chain.open_batch_has_steps() {
+                    close(&mut chain);
+                }
+                chain.take_batch_changes()
+            };
+            if !changes.is_empty() {
+                let group = CommitGroup { batch_changes: changes, transactions: vec![] };
+                let _ = commits.send(PendingCommit { group, acks: vec![] }).await;
+            }
+            tracing::info!("submission queue closed; apply task drained");
+            return;
+        }
+    }
+}
+
+fn close(chain: &mut Chain) {
+    match chain.close_batch() {
+        Ok(Some(root)) => tracing::debug!(batch = chain.batches().len() - 1, %root, "batch closed"),
+        Ok(None) => {}
+        // The in-memory tree cannot lose a node; if it does, the state is corrupt and serving
+        // on would be wrong.
+        Err(e) => {
+            tracing::error!(error = %e, "state tree failed while closing a batch; stopping");
+            std::process::abort();
+        }
+    }
+}
+
+async fn commit_loop(
+    ledger: Ledger,
+    mut commits: mpsc::Receiver<PendingCommit>,
+    metrics: Metrics,
+    durable: Arc<AtomicU64>,
+) {
+    while let Some(pending) = commits.recv().await {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let started = Instant::now();
+            match ledger.commit(&pending.group).await {
+                Ok(()) => {
+                    metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                    break;
+                }
+                Err(e) => {
+                    metrics.commit_failures.inc();
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "group commit failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        metrics.commit_group_size.observe(pending.group.transactions.len() as f64);
+        if let Some(last) = pending.group.transactions.last() {
+            durable.store(last.seq + 1, Ordering::Release);
+        }
+        for (sub, receipt) in pending.acks {
+            metrics.accepted.inc();
+            metrics.ack_latency.observe(sub.received.elapsed().as_secs_f64());
+            let _ = sub.reply.send(Ok(receipt));
+        }
+    }
+    tracing::info!("commit task drained");
+}

@@ -1,0 +1,517 @@
+//! The durable ledger: the inbox entries seen on L1, the L2 batches, and the acknowledged
+//! transactions in execution order (`migrations/`). The sequencer writes it in group commits
+//! before acknowledging; on start, the in-memory state is rebuilt from it alone.
+
+use keel_core::{
+    tx::{Record, RECORD_LEN},
+    Address, InboxEntry, InboxKind, B256,
+};
+use sqlx::{postgres::PgPoolOptions, PgPool, Row};
+
+/// The migrations of the whole store, embedded in the binary and applied on connect.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Postgres is unreachable or a statement failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("database migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A row holds data that cannot be what this code wrote.
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where a batch is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BatchState {
+    /// Taking transactions.
+    Open,
+    /// Closed with its post-state root; not yet on L1.
+    Closed,
+    /// Posted on L1.
+    Posted,
+    /// Final on L1.
+    Final,
+}
+
+impl BatchState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Posted => "posted",
+            Self::Final => "final",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "posted" => Self::Posted,
+            "final" => Self::Final,
+            other => {
+                return Err(StoreError::Corrupt {
+                    table: "batches",
+                    reason: format!("state {other:?}"),
+                })
+            }
+        })
+    }
+}
+
+/// A stored inbox entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredInboxEntry {
+    /// Its inbox index.
+    pub index: u64,
+    /// The entry.
+    pub entry: InboxEntry,
+    /// The L1 block it was appended in.
+    pub l1_block: u64,
+    /// The L1 timestamp it was appended at.
+    pub l1_timestamp: u64,
+}
+
+/// A stored batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// The batch index.
+    pub index: u64,
+    /// First inbox entry consumed.
+    pub inbox_start: u64,
+    /// One past the last inbox entry consumed.
+    pub inbox_end: u64,
+    /// Open, closed, posted or final.
+    pub state: BatchState,
+    /// Transactions in the batch (set when closed).
+    pub tx_count: Option<u32>,
+    /// The post-state root (set when closed).
+    pub post_root: Option<B256>,
+    /// The posting transaction on L1.
+    pub l1_tx: Option<B256>,
+    /// The L1 block of the posting transaction.
+    pub l1_block: Option<u64>,
+}
+
+/// A stored, acknowledged transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredTransaction {
+    /// Its position in the sequencer's total order.
+    pub seq: u64,
+    /// The batch it is in.
+    pub batch: u64,
+    /// The record.
+    pub record: Record,
+    /// Its recovered sender.
+    pub sender: Address,
+}
+
+/// A change to the batch list, written in order with the transactions around it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchChange {
+    /// Open batch `index`, consuming inbox entries `[inbox_start, inbox_end)`.
+    Open {
+        /// The batch index.
+        index: u64,
+        /// First inbox entry consumed.
+        inbox_start: u64,
+        /// One past the last.
+        inbox_end: u64,
+    },
+    /// Close batch `index` with its root.
+    Close {
+        /// The batch index.
+        index: u64,
+        /// Its transaction count.
+        tx_count: u32,
+        /// Its post-state root.
+        post_root: B256,
+    },
+}
+
+/// One group commit: transactions and batch changes, written in one database transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitGroup {
+    /// Batch opens and closes, in execution order.
+    pub batch_changes: Vec<BatchChange>,
+    /// Transactions to acknowledge, in order.
+    pub transactions: Vec<StoredTransaction>,
+}
+
+impl CommitGroup {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.batch_changes.is_empty() && self.transactions.is_empty()
+    }
+}
+
+/// Everything needed to rebuild the state, in order.
+#[derive(Clone, Debug, Default)]
+pub struct LedgerContents {
+    /// Inbox entries by index (contiguous from 0).
+    pub inbox: Vec<StoredInboxEntry>,
+    /// Batches by index (contiguous from 0).
+    pub batches: Vec<StoredBatch>,
+    /// Transactions by seq (contiguous from 0).
+    pub transactions: Vec<StoredTransaction>,
+}
+
+fn i64_of(v: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Corrupt { table: what, reason: format!("{v} exceeds i64") })
+}
+
+fn u64_of(v: i64, table: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v)
+        .map_err(|_| StoreError::Corrupt { table, reason: format!("negative value {v}") })
+}
+
+fn b256_of(bytes: &[u8], table: &'static str) -> Result<B256, StoreError> {
+    B256::try_from(bytes).map_err(|_| StoreError::Corrupt {
+        table,
+        reason: format!("{} bytes, not 32", bytes.len()),
+    })
+}
+
+fn address_of(bytes: &[u8], table: &'static str) -> Result<Address, StoreError> {
+    Address::try_from(bytes).map_err(|_| StoreError::Corrupt {
+        table,
+        reason: format!("{} bytes, not 20", bytes.len()),
+    })
+}
+
+/// The ledger in Postgres.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pool: PgPool,
+}
+
+impl Ledger {
+    /// Connect to `url` and apply the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Whether Postgres answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Write one group commit atomically. Inside the database transaction the batch opens go
+    /// first (transactions reference their batch), then the transactions, then the closes.
+    ///
+    /// Idempotent: if a previous attempt of the same group committed but its answer was lost,
+    /// writing it again succeeds without duplicating anything.
+    pub async fn commit(&self, group: &CommitGroup) -> Result<(), StoreError> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let mut db = self.pool.begin().await?;
+        for change in &group.batch_changes {
+            if let BatchChange::Open { index, inbox_start, inbox_end } = *change {
+                sqlx::query(
+                    "INSERT INTO batches (idx, inbox_start, inbox_end, state) VALUES ($1, $2, $3, 'open')
+                     ON CONFLICT (idx) DO NOTHING",
+                )
+                .bind(i64_of(index, "batches")?)
+                .bind(i64_of(inbox_start, "batches")?)
+                .bind(i64_of(inbox_end, "batches")?)
+                .execute(&mut *db)
+                .await?;
+            }
+        }
+        if !group.transactions.is_empty() {
+            let n = group.transactions.len();
+            let (mut seqs, mut hashes, mut batches, mut records, mut senders) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for t in &group.transactions {
+                seqs.push(i64_of(t.seq, "transactions")?);
+                hashes.push(t.record.hash().to_vec());
+                batches.push(i64_of(t.batch, "transactions")?);
+                records.push(t.record.0.to_vec());
+                senders.push(t.sender.to_vec());
+            }
+            sqlx::query(
+                "INSERT INTO transactions (seq, hash, batch_idx, record, sender)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[], $4::bytea[], $5::bytea[])
+                 ON CONFLICT (seq) DO NOTHING",
+            )
+            .bind(&seqs)
+            .bind(&hashes)
+            .bind(&batches)
+            .bind(&records)
+            .bind(&senders)
+            .execute(&mut *db)
+            .await?;
+        }
+        for change in &group.batch_changes {
+            if let BatchChange::Close { index, tx_count, post_root } = *change {
+                sqlx::query(
+                    "UPDATE batches SET state = 'closed', tx_count = $2, post_root = $3, closed_at = now()
+                     WHERE idx = $1 AND state = 'open'",
+                )
+                .bind(i64_of(index, "batches")?)
+                .bind(i32::try_from(tx_count).unwrap_or(i32::MAX))
+                .bind(post_root.as_slice())
+                .execute(&mut *db)
+                .await?;
+            }
+        }
+        db.commit().await?;
+        Ok(())
+    }
+
+    /// Record inbox entries read from L1; entries already stored are left as they are.
+    pub async fn insert_inbox_entries(
+        &self,
+        entries: &[StoredInboxEntry],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let n = entries.len();
+        let mut idx = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
+        let mut sender = Vec::with_capacity(n);
+        let mut recipient = Vec::with_capacity(n);
+        let mut token = Vec::with_capacity(n);
+        let mut amount = Vec::with_capacity(n);
+        let mut block = Vec::with_capacity(n);
+        let mut time = Vec::with_capacity(n);
+        for e in entries {
+            idx.push(i64_of(e.index, "inbox_entries")?);
+            kind.push(e.entry.kind as i16);
+            sender.push(e.entry.sender.to_vec());
+            recipient.push(e.entry.recipient.to_vec());
+            token.push(e.entry.token.to_vec());
+            amount.push(e.entry.amount.to_be_bytes().to_vec());
+            block.push(i64_of(e.l1_block, "inbox_entries")?);
+            time.push(i64_of(e.l1_timestamp, "inbox_entries")?);
+        }
+        sqlx::query(
+            "INSERT INTO inbox_entries (idx, kind, sender, recipient, token, amount, l1_block, l1_timestamp)
+             SELECT * FROM UNNEST($1::bigint[], $2::smallint[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[], $8::bigint[])
+             ON CONFLICT (idx) DO NOTHING",
+        )
+        .bind(&idx)
+        .bind(&kind)
+        .bind(&sender)
+        .bind(&recipient)
+        .bind(&token)
+        .bind(&amount)
+        .bind(&block)
+        .bind(&time)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Mark a closed batch as posted on L1.
+    pub async fn mark_posted(
+        &self,
+        index: u64,
+        l1_tx: B256,
+        l1_block: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE batches SET state = 'posted', l1_tx = $2, l1_block = $3, posted_at = now()
+             WHERE idx = $1 AND state IN ('closed', 'posted')",
+        )
+        .bind(i64_of(index, "batches")?)
+        .bind(l1_tx.as_slice())
+        .bind(i64_of(l1_block, "batches")?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Mark posted batches from `from_index` on as not posted again (their posting was dropped
+    /// by an L1 reorg or restart), so they are posted again.
+    pub async fn mark_unposted_from(&self, from_index: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE batches SET state = 'closed', l1_tx = NULL, l1_block = NULL, posted_at = NULL
+             WHERE idx >= $1 AND state = 'posted'",
+        )
+        .bind(i64_of(from_index, "batches")?)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Mark every posted batch below `count` as final.
+    pub async fn mark_final_below(&self, count: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE batches SET state = 'final', finalized_at = now() WHERE idx < $1 AND state = 'posted'")
+            .bind(i64_of(count, "batches")?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Batches `[from, from + limit)`.
+    pub async fn batches(&self, from: u64, limit: u32) -> Result<Vec<StoredBatch>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, inbox_start, inbox_end, state, tx_count, post_root, l1_tx, l1_block
+             FROM batches WHERE idx >= $1 ORDER BY idx LIMIT $2",
+        )
+        .bind(i64_of(from, "batches")?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(batch_of_row).collect()
+    }
+
+    /// The batch and seq of a transaction, by hash.
+    pub async fn transaction_by_hash(&self, hash: &B256) -> Result<Option<(u64, u64)>, StoreError> {
+        let row = sqlx::query("SELECT seq, batch_idx FROM transactions WHERE hash = $1")
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok((
+                u64_of(r.try_get("seq")?, "transactions")?,
+                u64_of(r.try_get("batch_idx")?, "transactions")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The records of batch `index`, in order.
+    pub async fn batch_records(&self, index: u64) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query("SELECT record FROM transactions WHERE batch_idx = $1 ORDER BY seq")
+            .bind(i64_of(index, "transactions")?)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| record_of(r.try_get::<&[u8], _>("record")?)).collect()
+    }
+
+    /// Everything, for a rebuild of the state.
+    pub async fn load(&self) -> Result<LedgerContents, StoreError> {
+        let inbox = sqlx::query(
+            "SELECT idx, kind, sender, recipient, token, amount, l1_block, l1_timestamp FROM inbox_entries ORDER BY idx",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(inbox_of_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let batches = sqlx::query(
+            "SELECT idx, inbox_start, inbox_end, state, tx_count, post_root, l1_tx, l1_block FROM batches ORDER BY idx",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(batch_of_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let transactions =
+            sqlx::query("SELECT seq, batch_idx, record, sender FROM transactions ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(StoredTransaction {
+                        seq: u64_of(r.try_get("seq")?, "transactions")?,
+                        batch: u64_of(r.try_get("batch_idx")?, "transactions")?,
+                        record: record_of(r.try_get::<&[u8], _>("record")?)?,
+                        sender: address_of(r.try_get::<&[u8], _>("sender")?, "transactions")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+        check_contiguous(inbox.iter().map(|e| e.index), "inbox_entries")?;
+        check_contiguous(batches.iter().map(|b| b.index), "batches")?;
+        check_contiguous(transactions.iter().map(|t| t.seq), "transactions")?;
+        Ok(LedgerContents { inbox, batches, transactions })
+    }
+}
+
+fn check_contiguous(
+    indexes: impl Iterator<Item = u64>,
+    table: &'static str,
+) -> Result<(), StoreError> {
+    for (expected, got) in indexes.enumerate() {
+        if got != expected as u64 {
+            return Err(StoreError::Corrupt {
+                table,
+                reason: format!("index {got} where {expected} was expected"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn record_of(bytes: &[u8]) -> Result<Record, StoreError> {
+    let arr: [u8; RECORD_LEN] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        table: "transactions",
+        reason: format!("record of {} bytes", bytes.len()),
+    })?;
+    Ok(Record(arr))
+}
+
+fn inbox_of_row(r: &sqlx::postgres::PgRow) -> Result<StoredInboxEntry, StoreError> {
+    const T: &str = "inbox_entries";
+    let kind = match r.try_get::<i16, _>("kind")? {
+        1 => InboxKind::Deposit,
+        2 => InboxKind::ForcedWithdrawal,
+        k => return Err(StoreError::Corrupt { table: T, reason: format!("kind {k}") }),
+    };
+    let amount: [u8; 16] = r
+        .try_get::<&[u8], _>("amount")?
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { table: T, reason: "amount is not 16 bytes".into() })?;
+    Ok(StoredInboxEntry {
+        index: u64_of(r.try_get("idx")?, T)?,
+        entry: InboxEntry {
+            kind,
+            sender: address_of(r.try_get::<&[u8], _>("sender")?, T)?,
+            recipient: address_of(r.try_get::<&[u8], _>("recipient")?, T)?,
+            token: address_of(r.try_get::<&[u8], _>("token")?, T)?,
+            amount: u128::from_be_bytes(amount),
+        },
+        l1_block: u64_of(r.try_get("l1_block")?, T)?,
+        l1_timestamp: u64_of(r.try_get("l1_timestamp")?, T)?,
+    })
+}
+
+fn batch_of_row(r: &sqlx::postgres::PgRow) -> Result<StoredBatch, StoreError> {
+    const T: &str = "batches";
+    Ok(StoredBatch {
+        index: u64_of(r.try_get("idx")?, T)?,
+        inbox_start: u64_of(r.try_get("inbox_start")?, T)?,
+        inbox_end: u64_of(r.try_get("inbox_end")?, T)?,
+        state: BatchState::parse(r.try_get("state")?)?,
+        tx_count: r.try_get::<Option<i32>, _>("tx_count")?.map(|c| c.max(0) as u32),
+        post_root: r
+            .try_get::<Option<&[u8]>, _>("post_root")?
+            .map(|b| b256_of(b, T))
+            .transpose()?,
+        l1_tx: r.try_get::<Option<&[u8]>, _>("l1_tx")?.map(|b| b256_of(b, T)).transpose()?,
+        l1_block: r.try_get::<Option<i64>, _>("l1_block")?.map(|b| u64_of(b, T)).transpose()?,
+    })
+}
