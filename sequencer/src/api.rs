@@ -56,6 +56,10 @@ pub struct ApiState {
     pub deployment: Arc<Deployment>,
     /// Every sequence number below this is durable (acknowledged).
     pub durable: Arc<std::sync::atomic::AtomicU64>,
+    /// Acknowledged transactions as they become durable.
+    pub feed: tokio::sync::broadcast::Sender<keel_store::StoredTransaction>,
+    /// Turns true when the service shuts down (long-lived connections close then).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// An API error: status, machine-readable code, human message, and optional details.
@@ -164,6 +168,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/batches", get(batches))
         .route("/v1/batches/{index}", get(batch))
         .route("/v1/config", get(config))
+        .route("/v1/feed", get(feed))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -709,4 +714,80 @@ async fn metrics(State(state): State<ApiState>) -> Response {
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("../../docs/openapi.json"))
         .into_response()
+}
+
+// ---------------------------------------------------------------- feed
+
+#[derive(Deserialize)]
+struct FeedQuery {
+    /// The first sequence number to send (default: only new transactions).
+    from: Option<u64>,
+}
+
+fn feed_item(t: &keel_store::StoredTransaction) -> String {
+    json!({
+        "seq": t.seq,
+        "hash": t.record.hash(),
+        "batch": t.batch,
+        "sender": t.sender,
+        "record": alloy::hex::encode_prefixed(t.record.0),
+    })
+    .to_string()
+}
+
+/// A websocket of acknowledged transactions in order, one JSON message each. `?from=N` replays
+/// from sequence number N (from the ledger) and then follows live, with no gap and no repeat.
+async fn feed(
+    State(state): State<ApiState>,
+    Query(q): Query<FeedQuery>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    ws.on_upgrade(move |socket| async move {
+        if let Err(e) = run_feed(socket, state, q.from).await {
+            tracing::debug!(error = %e, "feed subscriber left");
+        }
+    })
+}
+
+async fn run_feed(
+    mut socket: axum::extract::ws::WebSocket,
+    state: ApiState,
+    from: Option<u64>,
+) -> anyhow::Result<()> {
+    use axum::extract::ws::Message;
+    use std::sync::atomic::Ordering;
+    use tokio::sync::broadcast::error::RecvError;
+
+    // Subscribe before reading the watermark, so nothing falls between backfill and live.
+    let mut live = state.feed.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    let mut next = from.unwrap_or_else(|| state.durable.load(Ordering::Acquire));
+    loop {
+        // Catch up from the ledger while behind what is durable.
+        while next < state.durable.load(Ordering::Acquire) {
+            let page = state.ledger.transactions_from(next, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            next = last.seq + 1;
+            for t in &page {
+                socket.send(Message::Text(feed_item(t).into())).await?;
+            }
+        }
+        let received = tokio::select! {
+            r = live.recv() => r,
+            _ = shutdown.changed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return Ok(());
+            }
+        };
+        match received {
+            Ok(t) if t.seq < next => {}
+            Ok(t) if t.seq == next => {
+                socket.send(Message::Text(feed_item(&t).into())).await?;
+                next += 1;
+            }
+            // A gap: the ledger has it; the loop catches up.
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return Ok(()),
+        }
+    }
 }

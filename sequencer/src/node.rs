@@ -120,7 +120,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
     );
     let chain = Arc::new(RwLock::new(chain));
     let metrics = Metrics::new();
-    let pipeline::Pipeline { submissions, durable, apply, commit } = pipeline::spawn(
+    let pipeline::Pipeline { submissions, durable, feed, apply, commit } = pipeline::spawn(
         chain.clone(),
         ledger.clone(),
         metrics.clone(),
@@ -151,8 +151,16 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         )),
     ];
 
-    let state =
-        ApiState { chain, ledger, submissions, metrics, deployment: Arc::new(deployment), durable };
+    let state = ApiState {
+        chain,
+        ledger,
+        submissions,
+        metrics,
+        deployment: Arc::new(deployment),
+        durable,
+        feed,
+        shutdown: shutdown_rx.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;

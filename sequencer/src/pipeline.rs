@@ -19,12 +19,15 @@ use std::{
 };
 
 use keel_core::{tx::PreparedRecord, B256};
-use keel_store::{CommitGroup, Ledger};
+use keel_store::{CommitGroup, Ledger, StoredTransaction};
 use parking_lot::RwLock;
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{broadcast, mpsc, oneshot},
     time::Instant,
 };
+
+/// Live feed items buffered per subscriber before it must catch up from the ledger.
+pub const FEED_CAPACITY: usize = 16_384;
 
 use crate::{
     chain::{Chain, Rejection},
@@ -94,9 +97,11 @@ pub fn spawn(
     // stalled database stops the pipeline quickly.
     let (commit_tx, commit_rx) = mpsc::channel(4);
     let durable = Arc::new(AtomicU64::new(chain.read().next_seq()));
+    let (feed, _) = broadcast::channel(FEED_CAPACITY);
     let apply = tokio::spawn(apply_loop(chain, submit_rx, commit_tx, metrics.clone(), policy));
-    let commit = tokio::spawn(commit_loop(ledger, commit_rx, metrics, durable.clone()));
-    Pipeline { submissions: submit_tx, durable, apply, commit }
+    let commit =
+        tokio::spawn(commit_loop(ledger, commit_rx, metrics, durable.clone(), feed.clone()));
+    Pipeline { submissions: submit_tx, durable, feed, apply, commit }
 }
 
 /// The running pipeline.
@@ -105,6 +110,8 @@ pub struct Pipeline {
     pub submissions: mpsc::Sender<Submission>,
     /// Every sequence number below this is durable.
     pub durable: Arc<AtomicU64>,
+    /// Every acknowledged transaction, in order, as it becomes durable.
+    pub feed: broadcast::Sender<StoredTransaction>,
     /// The apply task.
     pub apply: tokio::task::JoinHandle<()>,
     /// The commit task.
@@ -207,6 +214,7 @@ async fn commit_loop(
     mut commits: mpsc::Receiver<PendingCommit>,
     metrics: Metrics,
     durable: Arc<AtomicU64>,
+    feed: broadcast::Sender<StoredTransaction>,
 ) {
     while let Some(pending) = commits.recv().await {
         let mut backoff = Duration::from_millis(50);
@@ -228,6 +236,10 @@ async fn commit_loop(
         metrics.commit_group_size.observe(pending.group.transactions.len() as f64);
         if let Some(last) = pending.group.transactions.last() {
             durable.store(last.seq + 1, Ordering::Release);
+        }
+        for tx in &pending.group.transactions {
+            // No subscriber is fine; a slow one catches up from the ledger.
+            let _ = feed.send(*tx);
         }
         for (sub, receipt) in pending.acks {
             metrics.accepted.inc();

@@ -406,3 +406,50 @@ async fn the_defender_answers_a_game_and_wins_it() {
     );
     seq.shutdown().await;
 }
+
+/// The websocket feed replays from a sequence number, then follows live, in order, no gaps.
+#[tokio::test]
+async fn the_feed_replays_then_follows_live() {
+    use futures::StreamExt;
+    let net = Net::start().await;
+    let seq = net.sequencer().await;
+    let api = Api::new(seq.addr);
+    fund(&net, &api, 1, 1_000_000).await;
+    let key = common::l2_key(&net.anvil, 1);
+    let d = net.domain();
+    let mut hashes = Vec::new();
+    for n in 0..5u64 {
+        let (s, v) = api
+            .post(
+                "/v1/transactions",
+                &tx_json(&d, &transfer(Address::repeat_byte(9), 1, 0, n), &key),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        hashes.push(v["hash"].clone());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/feed?from=2", seq.addr))
+        .await
+        .expect("ws");
+    for n in 5..8u64 {
+        let (s, v) = api
+            .post(
+                "/v1/transactions",
+                &tx_json(&d, &transfer(Address::repeat_byte(9), 1, 0, n), &key),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        hashes.push(v["hash"].clone());
+    }
+    for expected in 2..8u64 {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("frame");
+        let v: Value = serde_json::from_str(msg.to_text().expect("text")).expect("json");
+        assert_eq!(v["seq"].as_u64(), Some(expected));
+        assert_eq!(v["hash"], hashes[expected as usize]);
+    }
+    seq.shutdown().await;
+}

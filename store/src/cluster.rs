@@ -16,9 +16,11 @@
 //! CI), `initdb` and `pg_ctl` run through `runuser` as an unprivileged OS user: `$KEEL_PG_OS_USER`,
 //! else `postgres`; the folders the cluster lives in are handed to that user.
 //!
-//! A cluster must not outlive its owner: dropping a [`PgCluster`] stops the server, and a small
-//! watchdog process (`sh`, in its own process group) stops it too — and removes a temporary
-//! cluster's folder — if the owning process dies without dropping it (`kill -9`, a test timeout).
+//! A cluster must not outlive its owner: dropping a [`PgCluster`] stops the server it started, and
+//! a small watchdog process (`sh`, in its own process group) stops that server too — and removes a
+//! temporary cluster's folder — if the owning process dies without dropping it (`kill -9`, a test
+//! timeout). Both aim at the server's process id, so a server started on the same data directory
+//! by a new owner (a restarted process calling [`PgCluster::start_in`]) is left alone.
 
 use std::collections::BTreeSet;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -27,6 +29,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -182,6 +185,8 @@ pub struct PgCluster {
     run_as: RunAs,
     /// Serializes [`PgCluster::start`] and [`PgCluster::stop`].
     lifecycle: tokio::sync::Mutex<()>,
+    /// Process id of the postmaster this handle last started (0: none).
+    server_pid: AtomicU32,
     /// Stops the server (and removes `_temp`) if this process dies without dropping the cluster.
     watchdog: Option<Watchdog>,
     /// Declared last: dropped (folder deleted) after `Drop::drop` has stopped the server.
@@ -252,7 +257,7 @@ impl PgCluster {
         run_as.give(temp.path())?;
         let data_dir = temp.path().join("data");
         check_path(&data_dir)?;
-        let watchdog = Watchdog::spawn(&run_as, &bin_dir, &data_dir, Some(temp.path()))?;
+        let watchdog = Watchdog::spawn(&data_dir, Some(temp.path()))?;
         // Built before initdb so that any failure below cleans up through Drop.
         let mut cluster = PgCluster {
             bin_dir,
@@ -260,6 +265,7 @@ impl PgCluster {
             port: 0,
             run_as,
             lifecycle: tokio::sync::Mutex::new(()),
+            server_pid: AtomicU32::new(0),
             watchdog: Some(watchdog),
             _temp: Some(temp),
         };
@@ -284,6 +290,9 @@ impl PgCluster {
         let started = Instant::now();
         let bin_dir = Self::find_bin_dir()?;
         let run_as = RunAs::detect()?;
+        let absolute = std::path::absolute(dir)
+            .map_err(io_err(format!("resolving the data directory {}", dir.display())))?;
+        check_path(&absolute)?;
         std::fs::create_dir_all(dir)
             .map_err(io_err(format!("creating the data directory {}", dir.display())))?;
         let data_dir = std::fs::canonicalize(dir)
@@ -300,20 +309,24 @@ impl PgCluster {
             run_as.give(&data_dir)?;
             true
         };
-        let watchdog = Watchdog::spawn(&run_as, &bin_dir, &data_dir, None)?;
+        let watchdog = Watchdog::spawn(&data_dir, None)?;
         let mut cluster = PgCluster {
             bin_dir,
             data_dir,
             port,
             run_as,
             lifecycle: tokio::sync::Mutex::new(()),
+            server_pid: AtomicU32::new(0),
             watchdog: Some(watchdog),
             _temp: None,
         };
         if fresh {
             cluster.initdb(false).await?;
         } else if cluster.server_running().await {
-            warn!(data_dir = %cluster.data_dir.display(), "a server is already running on this data directory; restarting it under this handle");
+            warn!(
+                data_dir = %cluster.data_dir.display(),
+                "a server already runs on this data directory; restarting it under this handle"
+            );
             cluster.stop_server().await?;
         }
         if port == 0 {
@@ -444,10 +457,19 @@ impl PgCluster {
         cmd.arg("-D").arg(&self.data_dir);
         let out = run(cmd, "running initdb").await?;
         if !out.status.success() {
+            let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            if let RunAs::User { user, .. } = &self.run_as {
+                if stderr.contains("Permission denied") {
+                    stderr.push_str(&format!(
+                        " (this process is root, so PostgreSQL runs as OS user `{user}`: every \
+                         folder above the data directory must be traversable by it)"
+                    ));
+                }
+            }
             return Err(ClusterError::InitdbFailed {
                 data_dir: self.data_dir.clone(),
                 status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                stderr,
             });
         }
         debug!(data_dir = %self.data_dir.display(), "initdb done");
@@ -500,17 +522,26 @@ impl PgCluster {
             .arg(&options);
         let out = run(cmd, "running pg_ctl start").await.map_err(StartFailure::other)?;
         if out.status.success() {
-            debug!(port, data_dir = dir, "pg_ctl start done");
+            let pid = self.running_pid().unwrap_or(0);
+            self.server_pid.store(pid, Ordering::SeqCst);
+            if let Some(watchdog) = &self.watchdog {
+                watchdog.watch(pid);
+            }
+            debug!(port, pid, data_dir = dir, "pg_ctl start done");
             return Ok(());
         }
         let log_tail = read_log_tail(&log, log_offset);
         let addr_in_use = log_tail.contains("Address already in use");
-        // pg_ctl gives up after its timeout while the server may still be coming up: make sure
-        // nothing is left running before reporting the failure.
-        self.stop_now();
+        let stdout = String::from_utf8_lossy(&out.stdout);
         let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        // pg_ctl gives up after its timeout while the server it started may still be coming up:
+        // stop it before reporting the failure.
+        if stderr.contains("did not start in time") || stdout.contains("did not start in time") {
+            self.server_pid.store(self.running_pid().unwrap_or(0), Ordering::SeqCst);
+            self.stop_now();
+        }
         if stderr.is_empty() {
-            stderr = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            stderr = stdout.trim().to_owned();
         }
         Err(StartFailure {
             addr_in_use,
@@ -545,9 +576,17 @@ impl PgCluster {
         matches!(run(cmd, "running pg_ctl status").await, Ok(out) if out.status.success())
     }
 
-    /// `pg_ctl stop -m immediate`, synchronously, ignoring failures (for Drop and cleanup).
+    /// The process id in `postmaster.pid`, if a server runs (or crashed) on the data directory.
+    fn running_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// `pg_ctl stop -m immediate` of the server this handle started (if it still runs),
+    /// synchronously, ignoring failures: for Drop and cleanup.
     fn stop_now(&self) {
-        if !self.data_dir.join("postmaster.pid").exists() {
+        let ours = self.server_pid.load(Ordering::SeqCst);
+        if ours == 0 || self.running_pid() != Some(ours) {
             return;
         }
         let mut cmd = self.pg_command("pg_ctl");
@@ -684,38 +723,43 @@ fn id_of(user: &str, flag: &str) -> Result<u32, ClusterError> {
 /// Stops the server (and deletes a temporary cluster's folder) when its owner dies.
 ///
 /// A `sh` in its own process group (so signals sent to the owner's group, such as a test
-/// runner's, do not reach it) blocks reading a pipe from the owner. The owner writes `done` when
-/// it has cleaned up itself; end of file without it means the owner died.
+/// runner's, do not reach it) reads lines from a pipe held by the owner: `pid <n>` after each
+/// start names the postmaster to stop, `done` means the owner cleaned up itself. End of file
+/// without `done` means the owner died: the watchdog then sends the postmaster SIGQUIT (an
+/// immediate shutdown) if `postmaster.pid` still names it, waits for it to exit, and removes the
+/// temporary folder, if any.
 #[derive(Debug)]
 struct Watchdog {
     child: Child,
-    stdin: Option<ChildStdin>,
+    stdin: Mutex<Option<ChildStdin>>,
 }
 
 impl Watchdog {
     const SCRIPT: &'static str = r#"trap '' INT TERM HUP
-if IFS= read -r line && [ "$line" = done ]; then exit 0; fi
+pid=
+while IFS= read -r line; do
+  case "$line" in
+    done) exit 0 ;;
+    "pid "*) pid=${line#pid } ;;
+  esac
+done
 remove=$1
-shift
-"$@" >/dev/null 2>&1
+pidfile=$2/postmaster.pid
+if [ -n "$pid" ] && [ "$pid" != 0 ] && [ -f "$pidfile" ] && [ "$(head -n 1 "$pidfile")" = "$pid" ]; then
+  kill -QUIT "$pid" 2>/dev/null
+  n=0
+  while [ -f "$pidfile" ] && [ "$n" -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+fi
 if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
 "#;
 
-    fn spawn(
-        run_as: &RunAs,
-        bin_dir: &Path,
-        data_dir: &Path,
-        remove: Option<&Path>,
-    ) -> Result<Self, ClusterError> {
-        let mut stop = run_as.command(&bin_dir.join("pg_ctl"));
-        stop.args(["stop", "-m", "immediate", "-w", "-t", STOP_TIMEOUT_SECS, "-D"]).arg(data_dir);
+    fn spawn(data_dir: &Path, remove: Option<&Path>) -> Result<Self, ClusterError> {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(Self::SCRIPT)
             .arg("keel-pg-watchdog")
             .arg(remove.map(Path::as_os_str).unwrap_or_default())
-            .arg(stop.get_program())
-            .args(stop.get_args())
+            .arg(data_dir)
             .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -723,17 +767,29 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
             .process_group(0);
         let mut child =
             cmd.spawn().map_err(io_err("starting the PostgreSQL watchdog (/bin/sh)"))?;
-        let stdin = child.stdin.take();
+        let stdin = Mutex::new(child.stdin.take());
         Ok(Watchdog { child, stdin })
+    }
+
+    /// Sends the watchdog a line (a few bytes: the pipe never blocks on it).
+    fn send(&self, line: &str) {
+        let mut stdin = self.stdin.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(pipe) = stdin.as_mut() {
+            if let Err(e) = pipe.write_all(line.as_bytes()) {
+                warn!(error = %e, "the PostgreSQL watchdog is gone");
+            }
+        }
+    }
+
+    /// Names the postmaster to stop if the owner dies.
+    fn watch(&self, pid: u32) {
+        self.send(&format!("pid {pid}\n"));
     }
 
     /// Tells the watchdog the owner cleaned up, and reaps it.
     fn disarm(mut self) {
-        if let Some(mut stdin) = self.stdin.take() {
-            if let Err(e) = stdin.write_all(b"done\n") {
-                debug!(error = %e, "the PostgreSQL watchdog is gone");
-            }
-        }
+        self.send("done\n");
+        drop(self.stdin.get_mut().unwrap_or_else(PoisonError::into_inner).take());
         if let Err(e) = self.child.wait() {
             debug!(error = %e, "reaping the PostgreSQL watchdog failed");
         }

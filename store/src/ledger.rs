@@ -403,6 +403,29 @@ impl Ledger {
         .transpose()
     }
 
+    /// Up to `limit` transactions from sequence number `from` on, in order.
+    pub async fn transactions_from(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredTransaction>, StoreError> {
+        let rows = sqlx::query("SELECT seq, batch_idx, record, sender FROM transactions WHERE seq >= $1 ORDER BY seq LIMIT $2")
+            .bind(i64_of(from, "transactions")?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredTransaction {
+                    seq: u64_of(r.try_get("seq")?, "transactions")?,
+                    batch: u64_of(r.try_get("batch_idx")?, "transactions")?,
+                    record: record_of(r.try_get::<&[u8], _>("record")?)?,
+                    sender: address_of(r.try_get::<&[u8], _>("sender")?, "transactions")?,
+                })
+            })
+            .collect()
+    }
+
     /// The records of batch `index`, in order.
     pub async fn batch_records(&self, index: u64) -> Result<Vec<Record>, StoreError> {
         let rows = sqlx::query("SELECT record FROM transactions WHERE batch_idx = $1 ORDER BY seq")

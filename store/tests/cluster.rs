@@ -1,15 +1,17 @@
 //! Tests of the embedded PostgreSQL cluster against the machine's real server binaries.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keel_store::cluster::{ClusterError, PgCluster};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
-/// Set (to a file path) only in the helper process of `test_watchdog_owner_killed_succeeds`.
+/// Set (to a file path) only in the helper process of the watchdog tests: where it reports.
 const CHILD_OUT_ENV: &str = "KEEL_CLUSTER_TEST_CHILD_OUT";
+/// Set in the helper process to make it use `start_in` on this folder.
+const CHILD_DIR_ENV: &str = "KEEL_CLUSTER_TEST_CHILD_DIR";
 
 async fn pool(url: &str) -> PgPool {
     PgPoolOptions::new()
@@ -242,13 +244,17 @@ async fn test_create_database_invalid_name_reverts() {
     cluster.create_database("0_digits_first_9").await.expect("digits are fine");
 }
 
-/// The helper process of `test_watchdog_owner_killed_succeeds`: starts a cluster, reports it,
-/// and waits to be killed. Does nothing when run on its own.
+/// The helper process of the watchdog tests: starts a cluster (in `$KEEL_CLUSTER_TEST_CHILD_DIR`
+/// if set, else a temporary one), reports its port and data directory, and waits to be killed.
+/// Does nothing when run on its own.
 #[tokio::test]
-#[ignore = "helper process for test_watchdog_owner_killed_succeeds"]
+#[ignore = "helper process for the watchdog tests"]
 async fn helper_owner_process() {
     let Some(out) = std::env::var_os(CHILD_OUT_ENV) else { return };
-    let cluster = PgCluster::start_temp().await.expect("starts");
+    let cluster = match std::env::var_os(CHILD_DIR_ENV) {
+        Some(dir) => PgCluster::start_in(Path::new(&dir), 0).await.expect("starts in dir"),
+        None => PgCluster::start_temp().await.expect("starts"),
+    };
     let report = format!("{}\n{}\n", cluster.port(), cluster.data_dir().display());
     let out = PathBuf::from(out);
     let partial = out.with_extension("partial");
@@ -257,36 +263,59 @@ async fn helper_owner_process() {
     tokio::time::sleep(Duration::from_secs(300)).await;
 }
 
+/// A helper process owning a cluster (see `helper_owner_process`), with its port and data dir.
+struct Helper {
+    child: Child,
+    port: u16,
+    data_dir: PathBuf,
+    _scratch: tempfile::TempDir,
+}
+
+impl Helper {
+    async fn spawn(dir: Option<&Path>) -> Helper {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let out = scratch.path().join("cluster.txt");
+        let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
+        cmd.args(["helper_owner_process", "--exact", "--ignored", "--nocapture"])
+            .env(CHILD_OUT_ENV, &out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(dir) = dir {
+            cmd.env(CHILD_DIR_ENV, dir);
+        }
+        let mut child = cmd.spawn().expect("spawns the helper");
+        if !eventually(Duration::from_secs(60), || out.exists()).await {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the helper never reported its cluster");
+        }
+        let report = std::fs::read_to_string(&out).expect("reads");
+        let mut lines = report.lines();
+        let port = lines.next().expect("port").parse().expect("number");
+        let data_dir = PathBuf::from(lines.next().expect("data dir"));
+        Helper { child, port, data_dir, _scratch: scratch }
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://keel@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// `kill -9`.
+    fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaps");
+    }
+}
+
 #[tokio::test]
 async fn test_watchdog_owner_killed_succeeds() {
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let out = scratch.path().join("cluster.txt");
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["helper_owner_process", "--exact", "--ignored", "--nocapture"])
-        .env(CHILD_OUT_ENV, &out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawns the helper");
-
-    let reported = eventually(Duration::from_secs(60), || out.exists()).await;
-    if !reported {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the helper never reported its cluster");
-    }
-    let report = std::fs::read_to_string(&out).expect("reads");
-    let mut lines = report.lines();
-    let port: u16 = lines.next().expect("port").parse().expect("number");
-    let data_dir = PathBuf::from(lines.next().expect("data dir"));
-    let url = format!("postgres://keel@127.0.0.1:{port}/postgres");
+    let helper = Helper::spawn(None).await;
+    let url = helper.url("postgres");
+    let folder = helper.data_dir.parent().expect("temp folder").to_owned();
     assert!(can_connect(&url).await, "the helper's cluster runs");
 
-    child.kill().expect("kill -9");
-    child.wait().expect("reaps");
-
-    let folder: &Path = data_dir.parent().expect("temp folder");
+    helper.kill();
     assert!(
         eventually(Duration::from_secs(30), || !folder.exists()).await,
         "the watchdog deletes {}",
@@ -294,18 +323,34 @@ async fn test_watchdog_owner_killed_succeeds() {
     );
     assert!(!can_connect(&url).await, "the watchdog stopped the server");
 }
+
 #[tokio::test]
-async fn zz_show() {
+async fn test_start_in_right_after_owner_killed_succeeds() {
     let parent = traversable_tempdir();
-    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
-    let port = busy.local_addr().expect("addr").port();
-    let e = PgCluster::start_in(&parent.path().join("pg"), port).await.expect_err("fails");
-    eprintln!("{e}\n----");
-    let e = PgCluster::start_in(Path::new("/root/x/y"), 0).await;
-    eprintln!("{e:?}\n----");
-    std::env::set_var("KEEL_PG_BIN", "/nonexistent");
-    eprintln!("{}", PgCluster::find_bin_dir().expect_err("x"));
-    std::env::set_var("KEEL_PG_BIN", "");
-    std::env::set_var("KEEL_PG_OS_USER", "nosuchuser");
-    eprintln!("{}", PgCluster::start_temp().await.expect_err("x"));
+    let dir = parent.path().join("pg");
+    let helper = Helper::spawn(Some(&dir)).await;
+    {
+        let pool = pool(&helper.url("postgres")).await;
+        sqlx::query("CREATE TABLE acked (n int)").execute(&pool).await.expect("creates");
+        sqlx::query("INSERT INTO acked SELECT generate_series(1, 1000)")
+            .execute(&pool)
+            .await
+            .expect("inserts");
+        pool.close().await;
+    }
+
+    // A restarted owner takes the data directory over at once, racing the old owner's watchdog.
+    helper.kill();
+    let cluster = PgCluster::start_in(&dir, 0).await.expect("starts after kill -9");
+    let pool = pool(&cluster.url("postgres")).await;
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM acked").fetch_one(&pool).await.expect("reads");
+    assert_eq!(count, 1000, "committed rows survive");
+
+    // The old owner's watchdog must not stop the new owner's server.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(cluster.is_ready().await, "the new server still runs");
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM acked").fetch_one(&pool).await.expect("reads");
+    assert_eq!(count, 1000);
 }
