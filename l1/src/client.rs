@@ -144,6 +144,8 @@ pub struct L1Client {
     rollup: RollupInstance<DynProvider>,
     bridge: BridgeInstance<DynProvider>,
     manager: ChallengeManagerInstance<DynProvider>,
+    /// Held from sending a transaction until its receipt, shared by clones.
+    sending: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Connect an HTTP provider that signs with `signer`.
@@ -152,7 +154,17 @@ pub fn connect_http(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvid
         url: rpc_url.into(),
         reason: e.to_string(),
     })?;
-    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased())
+    // Nonces are asked of the node for every transaction (not cached): after a dropped
+    // transaction, a reorg or an L1 restart, a cached nonce would leave every later transaction
+    // stuck. `L1Client` serializes its own sends so two tasks never take the same nonce.
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
 }
 
 async fn confirm(
@@ -189,6 +201,7 @@ impl L1Client {
             provider,
             account,
             deployment,
+            sending: Default::default(),
         }
     }
 
@@ -236,6 +249,7 @@ impl L1Client {
 
     /// Put `amount` wei of stake on the Rollup.
     pub async fn stake(&self, amount: U256) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.rollup.stake().value(amount).send().await?).await
     }
 
@@ -251,6 +265,7 @@ impl L1Client {
         inbox_end: u64,
         post_state_root: B256,
     ) -> Result<(u64, TransactionReceipt), L1Error> {
+        let _sending = self.sending.lock().await;
         let bytes: Vec<u8> = records.iter().flat_map(|r| r.0).collect();
         let call =
             self.rollup.appendBatch(Bytes::from(bytes), U256::from(inbox_end), post_state_root);
@@ -286,6 +301,7 @@ impl L1Client {
 
     /// Finalize every batch up to and including `up_to` that can be.
     pub async fn finalize_batches(&self, up_to: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.rollup.finalizeBatches(U256::from(up_to)).send().await?).await
     }
 
@@ -418,6 +434,7 @@ impl L1Client {
 
     /// Deposit `amount` wei of ETH for `recipient` on L2; returns the inbox index.
     pub async fn deposit_eth(&self, recipient: Address, amount: U256) -> Result<u64, L1Error> {
+        let _sending = self.sending.lock().await;
         let receipt =
             confirm(self.bridge.depositETH(recipient).value(amount).send().await?).await?;
         let e: Bridge::InboxEntryAppended = event(&receipt)?;
@@ -431,6 +448,7 @@ impl L1Client {
         recipient: Address,
         amount: U256,
     ) -> Result<u64, L1Error> {
+        let _sending = self.sending.lock().await;
         let receipt =
             confirm(self.bridge.depositERC20(token, recipient, amount).send().await?).await?;
         let e: Bridge::InboxEntryAppended = event(&receipt)?;
@@ -439,6 +457,7 @@ impl L1Client {
 
     /// Ask for a withdrawal through L1 that the sequencer cannot refuse; returns the inbox index.
     pub async fn force_withdraw(&self, token: Address, amount: u128) -> Result<u64, L1Error> {
+        let _sending = self.sending.lock().await;
         let receipt = confirm(self.bridge.forceWithdraw(token, amount).send().await?).await?;
         let e: Bridge::InboxEntryAppended = event(&receipt)?;
         to_u64(e.index, "inbox index")
@@ -454,6 +473,7 @@ impl L1Client {
         amount: u128,
         siblings: Vec<B256>,
     ) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         let call = self.bridge.finalizeWithdrawal(
             U256::from(batch_index),
             U256::from(index),
@@ -474,6 +494,7 @@ impl L1Client {
 
     /// Challenge batch `batch_index`, posting the bond; returns the game id.
     pub async fn challenge(&self, batch_index: u64) -> Result<u64, L1Error> {
+        let _sending = self.sending.lock().await;
         let bond = self.manager.challengeBond().call().await?;
         let receipt =
             confirm(self.manager.challenge(U256::from(batch_index)).value(bond).send().await?)
@@ -488,11 +509,13 @@ impl L1Client {
         game: u64,
         roots: Vec<B256>,
     ) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.manager.dissect(U256::from(game), roots).send().await?).await
     }
 
     /// As the challenger: pick the disputed segment.
     pub async fn select(&self, game: u64, segment: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.manager.select(U256::from(game), U256::from(segment)).send().await?).await
     }
 
@@ -502,21 +525,25 @@ impl L1Client {
         game: u64,
         witness: Vec<u8>,
     ) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.manager.proveStep(U256::from(game), Bytes::from(witness)).send().await?).await
     }
 
     /// End a game whose party to move missed its deadline.
     pub async fn timeout(&self, game: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.manager.timeout(U256::from(game)).send().await?).await
     }
 
     /// Close a game whose batch was removed by another game (bond returned).
     pub async fn cancel_stale(&self, game: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.manager.cancelStale(U256::from(game)).send().await?).await
     }
 
     /// Withdraw the ETH the ChallengeManager credited to this account (rewards, bonds).
     pub async fn withdraw_credits(&self) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
         confirm(self.manager.withdraw().send().await?).await
     }
 

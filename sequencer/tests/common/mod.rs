@@ -44,6 +44,14 @@ pub fn l2_key(anvil: &AnvilInstance, i: usize) -> SecretKey {
 
 impl Net {
     pub async fn start() -> Self {
+        // Logs of the services under test, shown for failing tests (RUST_LOG to change).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let pg = PgCluster::start_temp().await.expect("postgres starts");
         let database_url = pg.create_database("keel_test").await.expect("database");
         let anvil = spawn_anvil(&[]).expect("anvil starts");
