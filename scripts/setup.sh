@@ -10,6 +10,24 @@ need cargo "install Rust (https://rustup.rs)"
 need node "install Node.js 20 or newer"
 need npm "install npm (comes with Node.js)"
 
+# PostgreSQL's server binaries (initdb, pg_ctl, postgres): the sequencer, the devnet and the
+# tests start private clusters from them. Nothing runs as a system service.
+have_pg() {
+  [ -n "${KEEL_PG_BIN:-}" ] && [ -x "$KEEL_PG_BIN/initdb" ] && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+  command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]
+}
+if ! have_pg; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing PostgreSQL's server package (apt-get install postgresql)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "setup: PostgreSQL's server binaries are missing: install them (e.g. 'sudo apt-get install postgresql')," >&2
+    echo "       or set KEEL_PG_BIN to a folder holding initdb and pg_ctl" >&2
+    exit 1
+  fi
+fi
+
 lock="$root/contracts/package-lock.json"
 stamp="$root/contracts/node_modules/.keel-installed"
 if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then

@@ -30,3 +30,14 @@ pub fn spawn_anvil(extra_args: &[&str]) -> Result<AnvilInstance, L1Error> {
         ))
     })
 }
+
+/// Start anvil on a given port (0 picks a free one) with `extra_args`; it stops when dropped.
+pub fn spawn_anvil_on(port: u16, extra_args: &[&str]) -> Result<AnvilInstance, L1Error> {
+    let path = anvil_path();
+    Anvil::new().path(&path).port(port).args(extra_args.iter().copied()).try_spawn().map_err(|e| {
+        L1Error::Decode(format!(
+            "cannot start anvil at {} on port {port} ({e}); is the port free? run scripts/setup.sh or set KEEL_ANVIL",
+            path.display()
+        ))
+    })
+}

@@ -1,0 +1,160 @@
+//! `keel devnet`: a complete local system in one command — a private Postgres cluster, anvil,
+//! the deployed contracts, a sequencer, dev accounts funded by real deposits — with short
+//! challenge periods so the whole withdrawal path takes a minute. Ctrl-C stops everything.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    signers::local::PrivateKeySigner,
+};
+use anyhow::Context;
+use keel_l1::{client::connect_http, deploy, devnode::spawn_anvil_on, L1Client, RollupParams};
+use keel_sequencer::{node, pipeline::BatchPolicy};
+use keel_store::PgCluster;
+
+/// The devnet's settings.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevnetArgs {
+    /// L1 (anvil) JSON-RPC port.
+    #[arg(long, default_value_t = 8545)]
+    pub l1_port: u16,
+    /// Sequencer API port.
+    #[arg(long, default_value_t = 8645)]
+    pub(crate) api_port: u16,
+    /// Folder for the deployment file (recreated on every start).
+    #[arg(long, default_value = "keel-data/devnet")]
+    pub(crate) data_dir: PathBuf,
+    /// Dev accounts (anvil's accounts 1..=N) funded on L2 by a real deposit each.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) accounts: usize,
+    /// ETH each dev account deposits.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) deposit_eth: u64,
+    /// Seconds a batch can be challenged (devnet default: 1 minute).
+    #[arg(long, default_value_t = 60)]
+    pub(crate) challenge_period_secs: u64,
+    /// A Postgres URL to use instead of a private temporary cluster (its database must be empty).
+    #[arg(long, env = "DATABASE_URL")]
+    pub(crate) database_url: Option<String>,
+}
+
+fn signer_of(
+    anvil: &alloy::node_bindings::AnvilInstance,
+    i: usize,
+) -> anyhow::Result<PrivateKeySigner> {
+    let key = anvil.keys().get(i).context("anvil has fewer dev accounts than asked for")?;
+    PrivateKeySigner::from_bytes(&B256::from_slice(&key.to_bytes())).context("anvil key")
+}
+
+/// Run the devnet until Ctrl-C.
+pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    if args.accounts > 8 {
+        anyhow::bail!("--accounts is at most 8 (anvil accounts 1..=8; 0 is the sequencer, 9 the fee recipient)");
+    }
+    let _ = std::fs::remove_dir_all(&args.data_dir);
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+
+    tracing::info!("starting Postgres");
+    let (database_url, cluster) = match &args.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let pg = PgCluster::start_temp().await.context(
+                "starting a private Postgres cluster (install PostgreSQL's server package, e.g. `apt-get install postgresql-15`, or pass --database-url)",
+            )?;
+            let url = pg.create_database("keel_devnet").await?;
+            (url, Some(pg))
+        }
+    };
+
+    tracing::info!(port = args.l1_port, "starting anvil (1 s blocks)");
+    let anvil = spawn_anvil_on(args.l1_port, &["--block-time", "1"])?;
+    let rpc = anvil.endpoint();
+    let sequencer_key = signer_of(&anvil, 0)?;
+    let fee_recipient = signer_of(&anvil, 9)?.address();
+    let mut params = RollupParams::devnet(1_000_001, sequencer_key.address(), fee_recipient);
+    params.challenge_period_secs = args.challenge_period_secs;
+    let provider = connect_http(&rpc, sequencer_key.clone())?;
+    let deployment = deploy(&provider, &params).await.context("deploying the contracts")?;
+    let sequencer_l1 = L1Client::new(provider, sequencer_key.address(), deployment.clone());
+    sequencer_l1.stake(params.required_stake_wei).await.context("staking the sequencer")?;
+    let deployment_path = args.data_dir.join("deployment.json");
+    deployment.save(&deployment_path)?;
+
+    let listen: SocketAddr = ([127, 0, 0, 1], args.api_port).into();
+    let sequencer = node::start(node::SequencerConfig {
+        listen,
+        database_url: Some(database_url),
+        data_dir: args.data_dir.join("sequencer"),
+        l1_rpc: rpc.clone(),
+        deployment: deployment_path.clone(),
+        key: sequencer_key,
+        batch: BatchPolicy {
+            max_txs: 2_000,
+            max_age: Duration::from_millis(1_000),
+            max_group: 4_096,
+        },
+        queue_capacity: 20_000,
+        confirmations: 0,
+        l1_poll: Duration::from_millis(500),
+    })
+    .await
+    .context("starting the sequencer (an empty database is needed)")?;
+
+    let mut accounts = Vec::new();
+    for i in 1..=args.accounts {
+        let signer = signer_of(&anvil, i)?;
+        let user = L1Client::connect(&rpc, signer.clone(), deployment.clone())?;
+        let amount = U256::from(args.deposit_eth) * U256::from(10u128.pow(18));
+        user.deposit_eth(signer.address(), amount).await.context("funding a dev account")?;
+        accounts.push((signer.address(), alloy::hex::encode_prefixed(signer.to_bytes())));
+    }
+
+    print_banner(&args, &rpc, sequencer.addr, &deployment_path, &deployment, &accounts);
+    let stopped = sequencer.run_until_signal().await;
+    drop(anvil);
+    drop(cluster);
+    tracing::info!("devnet stopped");
+    stopped
+}
+
+#[allow(clippy::print_stdout)] // the banner is the command's output
+fn print_banner(
+    args: &DevnetArgs,
+    rpc: &str,
+    api: SocketAddr,
+    deployment_path: &std::path::Path,
+    d: &keel_l1::Deployment,
+    accounts: &[(Address, String)],
+) {
+    println!();
+    println!("Keel devnet is running. Ctrl-C stops everything.");
+    println!();
+    println!("  L1 (anvil)        {rpc}   (chain id {})", d.l1_chain_id);
+    println!("  sequencer API     http://{api}   (OpenAPI at /openapi.json, metrics at /metrics)");
+    println!("  L2 chain id       {}", d.params.l2_chain_id);
+    println!("  Rollup            {}", d.rollup);
+    println!("  Bridge            {}", d.bridge);
+    println!("  ChallengeManager  {}", d.challenge_manager);
+    println!("  deployment file   {}", deployment_path.display());
+    println!("  challenge period  {} s", d.params.challenge_period_secs);
+    println!();
+    println!("Dev accounts, each funded on L2 with {} ETH by a deposit:", args.deposit_eth);
+    for (addr, key) in accounts {
+        println!("  {addr}  key {key}");
+    }
+    if let Some((_, key)) = accounts.first() {
+        println!();
+        println!("Try (in another terminal, from this folder):");
+        println!("  export KEEL_PRIVATE_KEY={key}");
+        println!("  keel balance");
+        println!("  keel transfer --to 0x000000000000000000000000000000000000b0b0 --amount 1.5eth");
+        println!("  keel withdraw --amount 2eth");
+        println!(
+            "  keel withdrawals finalize --index 0     # once its batch is final (~{} s)",
+            d.params.challenge_period_secs
+        );
+    }
+    println!();
+}
