@@ -167,10 +167,14 @@ pub fn connect_http(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvid
         .erased())
 }
 
+/// How long to wait for a sent transaction's receipt before giving up: a dropped transaction must
+/// not hang its caller (nor, through the send lock, every other task of this account).
+pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
 async fn confirm(
     pending: PendingTransactionBuilder<Ethereum>,
 ) -> Result<TransactionReceipt, L1Error> {
-    let receipt = pending.get_receipt().await?;
+    let receipt = pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await?;
     if !receipt.status() {
         return Err(L1Error::Reverted(receipt.transaction_hash));
     }
@@ -267,11 +271,25 @@ impl L1Client {
     ) -> Result<(u64, TransactionReceipt), L1Error> {
         let _sending = self.sending.lock().await;
         let bytes: Vec<u8> = records.iter().flat_map(|r| r.0).collect();
-        let call =
-            self.rollup.appendBatch(Bytes::from(bytes), U256::from(inbox_end), post_state_root);
+        // Sent with the account's *mined* nonce and twice the current fees: if an earlier
+        // posting is still pending (a crash or timeout while it waited), this one replaces it
+        // instead of queueing behind it, so the same batch can never land twice.
+        let nonce = self.provider.get_transaction_count(self.account).latest().await?;
+        let fees = self.provider.estimate_eip1559_fees().await?;
+        let call = self
+            .rollup
+            .appendBatch(Bytes::from(bytes), U256::from(inbox_end), post_state_root)
+            .nonce(nonce)
+            .max_fee_per_gas(fees.max_fee_per_gas.saturating_mul(2))
+            .max_priority_fee_per_gas(fees.max_priority_fee_per_gas.saturating_mul(2));
         let receipt = confirm(call.send().await?).await?;
         let appended: Rollup::BatchAppended = event(&receipt)?;
         Ok((to_u64(appended.index, "batch index")?, receipt))
+    }
+
+    /// The latest time batch `index` can be challenged (L1 timestamp, seconds).
+    pub async fn challenge_deadline(&self, index: u64) -> Result<u64, L1Error> {
+        to_u64(self.rollup.challengeDeadline(U256::from(index)).call().await?, "deadline")
     }
 
     /// How many batches the Rollup holds (the next batch's index).

@@ -40,7 +40,8 @@ struct Args {
     #[arg(long, env = "KEEL_SEQUENCER_KEY", hide_env_values = true)]
     sequencer_key: String,
     /// Close a batch when it holds this many transactions.
-    #[arg(long, env = "KEEL_BATCH_MAX_TXS", default_value_t = 2_000)]
+    /// (800 records are ~117 KB of calldata, under the 128 KB transaction limit of common L1 nodes.)
+    #[arg(long, env = "KEEL_BATCH_MAX_TXS", default_value_t = 800)]
     batch_max_txs: u64,
     /// Close a non-empty batch this many milliseconds after it opened.
     #[arg(long, env = "KEEL_BATCH_MAX_AGE_MS", default_value_t = 2_000)]
@@ -52,7 +53,8 @@ struct Args {
     #[arg(long, env = "KEEL_QUEUE_CAPACITY", default_value_t = 20_000)]
     queue_capacity: usize,
     /// L1 blocks an inbox entry must be under before the sequencer consumes it.
-    #[arg(long, env = "KEEL_CONFIRMATIONS", default_value_t = 0)]
+    /// Use 0 only on a local devnet.
+    #[arg(long, env = "KEEL_CONFIRMATIONS", default_value_t = 6)]
     confirmations: u64,
     /// How often the L1 tasks poll, in milliseconds.
     #[arg(long, env = "KEEL_L1_POLL_MS", default_value_t = 1_000)]

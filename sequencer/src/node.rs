@@ -89,6 +89,36 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuse to serve from a ledger that disagrees with L1: one that is behind it (restored from an
+/// old backup) or holds other roots (another chain's database). Acknowledging on top of either
+/// would fork from what L1 already holds.
+async fn check_against_l1(l1: &L1Client, chain: &Chain) -> anyhow::Result<()> {
+    let on_l1 = l1.batch_count().await.context("reading the Rollup's batch count")?;
+    let closed = chain.batches().iter().filter(|b| b.post_root.is_some()).count() as u64;
+    if on_l1 > closed {
+        anyhow::bail!(
+            "L1 holds {on_l1} batches but the ledger only {closed} closed ones: this database is \
+             behind L1 (restored from an old backup?); restore a newer one"
+        );
+    }
+    if on_l1 > 0 {
+        let last = on_l1 - 1;
+        let header = l1.batch(last).await?;
+        let ours = chain.batches()[last as usize].post_root.unwrap_or_default();
+        if header.postStateRoot != ours {
+            anyhow::bail!(
+                "batch {last} on L1 has root {} but the ledger has {ours}: this database belongs \
+                 to another chain or deployment",
+                header.postStateRoot
+            );
+        }
+    }
+    if l1.stake_of(l1.account()).await? < l1.deployment().params.required_stake_wei {
+        tracing::warn!(account = %l1.account(), "the sequencer's stake is below the required stake: batches cannot be posted");
+    }
+    Ok(())
+}
+
 /// Start the sequencer: connect (or start) Postgres, rebuild the chain from the ledger and
 /// check its roots, then start the pipeline, the L1 tasks and the API.
 pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
@@ -108,6 +138,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         }
     };
     let ledger = Ledger::connect(&url).await.context("connecting to Postgres")?;
+    ledger.claim_role("sequencer").await?;
     let contents = ledger.load().await.context("loading the ledger")?;
     let started = std::time::Instant::now();
     let chain = Chain::rebuild(deployment.chain_config(), &contents)
@@ -118,6 +149,8 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         ms = started.elapsed().as_millis() as u64,
         "state rebuilt from the ledger; every closed batch's root checked"
     );
+    let l1 = L1Client::connect(&cfg.l1_rpc, cfg.key.clone(), deployment.clone())?;
+    check_against_l1(&l1, &chain).await?;
     let chain = Arc::new(RwLock::new(chain));
     let metrics = Metrics::new();
     let pipeline::Pipeline { submissions, durable, feed, apply, commit } = pipeline::spawn(
@@ -128,7 +161,6 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         cfg.queue_capacity,
     );
 
-    let l1 = L1Client::connect(&cfg.l1_rpc, cfg.key.clone(), deployment.clone())?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(poster::run(l1.clone(), ledger.clone(), metrics.clone(), shutdown_rx.clone())),

@@ -13,6 +13,9 @@ use keel_store::{BatchState, Ledger};
 
 use crate::metrics::Metrics;
 
+/// Most batches finalized in one transaction.
+const MAX_FINALIZE: u64 = 256;
+
 /// How often the poster looks for work.
 pub const POLL: Duration = Duration::from_millis(500);
 
@@ -107,21 +110,27 @@ pub async fn round(l1: &L1Client, ledger: &Ledger, metrics: &Metrics) -> Result<
             );
         }
     }
-    let unposted =
-        window.iter().filter(|b| b.state == BatchState::Closed && b.index >= on_l1).count();
-    metrics.unposted_batches.set(unposted as i64);
-    // Finality: finalize when the oldest non-final batch's challenge period is over.
-    let finalized = l1.finalized_count().await?;
     let on_l1 = l1.batch_count().await?;
+    metrics.unposted_batches.set(ledger.count_closed_from(on_l1).await? as i64);
+    // Finality: finalize every batch whose challenge period is over (deadlines grow with the
+    // index, so they are a prefix of the unfinalized batches).
+    let finalized = l1.finalized_count().await?;
     metrics.unfinalized_batches.set(on_l1.saturating_sub(finalized) as i64);
-    if finalized < on_l1 {
-        let header = l1.batch(finalized).await?;
-        let period = l1.deployment().params.challenge_period_secs;
-        if header.timestamp + period < l1.head_timestamp().await? && !l1.is_final(finalized).await?
-        {
-            // Reverts while a game is open; that is expected and retried next round.
-            if let Err(e) = l1.finalize_batches(on_l1 - 1).await {
-                tracing::debug!(error = %e, "finalizeBatches did not go through yet");
+    let now = l1.head_timestamp().await?;
+    let mut up_to = None;
+    for index in finalized..on_l1.min(finalized + MAX_FINALIZE) {
+        if l1.challenge_deadline(index).await? <= now {
+            up_to = Some(index);
+        } else {
+            break;
+        }
+    }
+    if let Some(up_to) = up_to {
+        // Reverts while a game against one of them is open; retried next round.
+        match l1.finalize_batches(up_to).await {
+            Ok(_) => tracing::info!(up_to, "batches finalized"),
+            Err(e) => {
+                tracing::info!(up_to, error = %e, "batches not finalized yet (an open game?)")
             }
         }
     }

@@ -168,6 +168,7 @@ fn spawn_binary(net: &Net, port: u16) -> Child {
         .env("KEEL_BATCH_MAX_AGE_MS", "200")
         .env("KEEL_BATCH_MAX_TXS", "150")
         .env("KEEL_L1_POLL_MS", "100")
+        .env("KEEL_CONFIRMATIONS", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -453,3 +453,57 @@ async fn the_feed_replays_then_follows_live() {
     }
     seq.shutdown().await;
 }
+
+/// A wallet-compatible signature: Foundry's `cast wallet sign --data` (an EIP-712
+/// implementation independent of Keel's) signs the typed data from the README; the API accepts
+/// it and the transfer applies.
+#[tokio::test]
+async fn a_transfer_signed_by_cast_is_accepted() {
+    let net = Net::start().await;
+    let seq = net.sequencer().await;
+    let api = Api::new(seq.addr);
+    let alice = fund(&net, &api, 1, 1_000_000).await;
+    let key = net.user(1);
+    let (_, config) = api.get("/v1/config").await;
+    let domain = &config["eip712Domain"];
+    let to = Address::repeat_byte(0xC0);
+    let typed = json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}
+            ],
+            "Transfer": [
+                {"name": "to", "type": "address"}, {"name": "token", "type": "address"},
+                {"name": "amount", "type": "uint128"}, {"name": "fee", "type": "uint128"},
+                {"name": "nonce", "type": "uint64"}
+            ]
+        },
+        "primaryType": "Transfer",
+        "domain": domain,
+        "message": { "to": to, "token": ETH, "amount": "4321", "fee": "7", "nonce": 0 }
+    });
+    let file = net.dir.path().join("typed.json");
+    std::fs::write(&file, typed.to_string()).expect("write");
+    let cast = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts/node_modules/.bin/cast");
+    let private_key = format!("0x{}", alloy::hex::encode(common::signer(&net.anvil, 1).to_bytes()));
+    let out = std::process::Command::new(&cast)
+        .args(["wallet", "sign", "--data", "--from-file"])
+        .arg(&file)
+        .args(["--private-key", &private_key])
+        .output()
+        .expect("cast runs (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "cast failed: {}", String::from_utf8_lossy(&out.stderr));
+    let signature = String::from_utf8(out.stdout).expect("utf8").trim().to_string();
+    let body = json!({
+        "kind": "transfer", "to": to, "token": ETH, "amount": "4321", "fee": "7", "nonce": 0,
+        "signature": signature, "chainId": domain["chainId"], "verifyingContract": domain["verifyingContract"],
+    });
+    let (s, v) = api.post("/v1/transactions", &body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(api.balance(to).await, U256::from(4321));
+    assert_eq!(api.balance(alice).await, U256::from(1_000_000 - 4321 - 7));
+    assert_eq!(key.account(), alice);
+    seq.shutdown().await;
+}

@@ -20,6 +20,14 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The database belongs to the other service.
+    #[error("this database is a {owner}'s ledger; a {wanted} needs its own database (set a different DATABASE_URL)")]
+    WrongRole {
+        /// The role that owns it.
+        owner: String,
+        /// The role that asked.
+        wanted: String,
+    },
     /// A row holds data that cannot be what this code wrote.
     #[error("corrupt row in {table}: {reason}")]
     Corrupt {
@@ -214,6 +222,23 @@ impl Ledger {
         &self.pool
     }
 
+    /// Claim this database for `role` (`"sequencer"` or `"verifier"`), or fail if another role
+    /// owns it.
+    pub async fn claim_role(&self, role: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ledger_role (role) VALUES ($1) ON CONFLICT (singleton) DO NOTHING",
+        )
+        .bind(role)
+        .execute(&self.pool)
+        .await?;
+        let owner: String =
+            sqlx::query_scalar("SELECT role FROM ledger_role").fetch_one(&self.pool).await?;
+        if owner != role {
+            return Err(StoreError::WrongRole { owner, wanted: role.to_string() });
+        }
+        Ok(())
+    }
+
     /// Whether Postgres answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -366,6 +391,16 @@ impl Ledger {
         Ok(done.rows_affected())
     }
 
+    /// How many closed (not yet posted) batches have an index of at least `from`.
+    pub async fn count_closed_from(&self, from: u64) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM batches WHERE idx >= $1 AND state = 'closed'")
+                .bind(i64_of(from, "batches")?)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Mark every posted batch below `count` as final.
     pub async fn mark_final_below(&self, count: u64) -> Result<(), StoreError> {
         sqlx::query("UPDATE batches SET state = 'final', finalized_at = now() WHERE idx < $1 AND state = 'posted'")
@@ -471,6 +506,103 @@ impl Ledger {
         check_contiguous(batches.iter().map(|b| b.index), "batches")?;
         check_contiguous(transactions.iter().map(|t| t.seq), "transactions")?;
         Ok(LedgerContents { inbox, batches, transactions })
+    }
+
+    /// Store batch `batch.index` as a verifier reads it from L1 (state `posted` or `final`, the
+    /// root L1 claims, its transactions in order), replacing that batch and every later one if
+    /// they are stored: a range read again after a crash, or an index reused after a removal.
+    ///
+    /// A record that is already stored (L1 may carry a record twice; the repeat is a no-op step)
+    /// is not stored again, so its sequence number stays unused.
+    pub async fn put_posted_batch(
+        &self,
+        batch: &StoredBatch,
+        transactions: &[StoredTransaction],
+    ) -> Result<(), StoreError> {
+        let index = i64_of(batch.index, "batches")?;
+        let mut db = self.pool.begin().await?;
+        sqlx::query("DELETE FROM transactions WHERE batch_idx >= $1")
+            .bind(index)
+            .execute(&mut *db)
+            .await?;
+        sqlx::query("DELETE FROM batches WHERE idx >= $1").bind(index).execute(&mut *db).await?;
+        sqlx::query(
+            "INSERT INTO batches (idx, inbox_start, inbox_end, state, tx_count, post_root, l1_tx, l1_block, closed_at, posted_at, finalized_at)
+             VALUES ($1, $2, $3, $4::text, $5, $6, $7, $8, now(), now(), CASE WHEN $4::text = 'final' THEN now() END)",
+        )
+        .bind(index)
+        .bind(i64_of(batch.inbox_start, "batches")?)
+        .bind(i64_of(batch.inbox_end, "batches")?)
+        .bind(batch.state.as_str())
+        .bind(batch.tx_count.map(|c| i32::try_from(c).unwrap_or(i32::MAX)))
+        .bind(batch.post_root.map(|r| r.to_vec()))
+        .bind(batch.l1_tx.map(|t| t.to_vec()))
+        .bind(batch.l1_block.map(|b| i64_of(b, "batches")).transpose()?)
+        .execute(&mut *db)
+        .await?;
+        if !transactions.is_empty() {
+            let n = transactions.len();
+            let (mut seqs, mut hashes, mut batches, mut records, mut senders) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for t in transactions {
+                seqs.push(i64_of(t.seq, "transactions")?);
+                hashes.push(t.record.hash().to_vec());
+                batches.push(i64_of(t.batch, "transactions")?);
+                records.push(t.record.0.to_vec());
+                senders.push(t.sender.to_vec());
+            }
+            // No conflict target: a repeated record (same hash) is skipped, not an error.
+            sqlx::query(
+                "INSERT INTO transactions (seq, hash, batch_idx, record, sender)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[], $4::bytea[], $5::bytea[])
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&seqs)
+            .bind(&hashes)
+            .bind(&batches)
+            .bind(&records)
+            .bind(&senders)
+            .execute(&mut *db)
+            .await?;
+        }
+        db.commit().await?;
+        Ok(())
+    }
+
+    /// Delete batch `index` and every later one, with their transactions (L1 removed them after
+    /// a lost game); returns how many batches were deleted.
+    pub async fn remove_batches_from(&self, index: u64) -> Result<u64, StoreError> {
+        let index = i64_of(index, "batches")?;
+        let mut db = self.pool.begin().await?;
+        sqlx::query("DELETE FROM transactions WHERE batch_idx >= $1")
+            .bind(index)
+            .execute(&mut *db)
+            .await?;
+        let done = sqlx::query("DELETE FROM batches WHERE idx >= $1")
+            .bind(index)
+            .execute(&mut *db)
+            .await?;
+        db.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every stored inbox entry from index `from` on, in order.
+    pub async fn inbox_entries_from(&self, from: u64) -> Result<Vec<StoredInboxEntry>, StoreError> {
+        sqlx::query(
+            "SELECT idx, kind, sender, recipient, token, amount, l1_block, l1_timestamp
+             FROM inbox_entries WHERE idx >= $1 ORDER BY idx",
+        )
+        .bind(i64_of(from, "inbox_entries")?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(inbox_of_row)
+        .collect()
     }
 }
 
