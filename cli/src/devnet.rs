@@ -1,6 +1,7 @@
 //! `keel devnet`: a complete local system in one command — a private Postgres cluster, anvil,
-//! the deployed contracts, a sequencer, dev accounts funded by real deposits — with short
-//! challenge periods so the whole withdrawal path takes a minute. Ctrl-C stops everything.
+//! the deployed contracts, a sequencer, a verifier (with its own database, ready to challenge),
+//! dev accounts funded by real deposits — with short challenge periods so the whole withdrawal
+//! path takes a minute. Ctrl-C stops everything.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -22,10 +23,13 @@ pub(crate) struct DevnetArgs {
     /// Sequencer API port.
     #[arg(long, default_value_t = 8645)]
     pub(crate) api_port: u16,
+    /// Verifier API port.
+    #[arg(long, default_value_t = 8646)]
+    pub(crate) verifier_port: u16,
     /// Folder for the deployment file (recreated on every start).
     #[arg(long, default_value = "keel-data/devnet")]
     pub(crate) data_dir: PathBuf,
-    /// Dev accounts (anvil's accounts 1..=N) funded on L2 by a real deposit each.
+    /// Dev accounts (anvil's accounts 1..=N, N ≤ 7) funded on L2 by a real deposit each.
     #[arg(long, default_value_t = 4)]
     pub(crate) accounts: usize,
     /// ETH each dev account deposits.
@@ -49,22 +53,26 @@ fn signer_of(
 
 /// Run the devnet until Ctrl-C.
 pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
-    if args.accounts > 8 {
-        anyhow::bail!("--accounts is at most 8 (anvil accounts 1..=8; 0 is the sequencer, 9 the fee recipient)");
+    if args.accounts > 7 {
+        anyhow::bail!(
+            "--accounts is at most 7 (anvil accounts 1..=7; 0 is the sequencer, 8 the verifier, 9 the fee recipient)"
+        );
     }
     let _ = std::fs::remove_dir_all(&args.data_dir);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
 
     tracing::info!("starting Postgres");
-    let (database_url, cluster) = match &args.database_url {
-        Some(url) => (url.clone(), None),
+    let (database_url, verifier_database_url, cluster) = match &args.database_url {
+        // The verifier keeps its own ledger: with a given URL it uses an embedded cluster.
+        Some(url) => (url.clone(), None, None),
         None => {
             let pg = PgCluster::start_temp().await.context(
                 "starting a private Postgres cluster (install PostgreSQL's server package, e.g. `apt-get install postgresql-15`, or pass --database-url)",
             )?;
             let url = pg.create_database("keel_devnet").await?;
-            (url, Some(pg))
+            let verifier_url = pg.create_database("keel_devnet_verifier").await?;
+            (url, Some(verifier_url), Some(pg))
         }
     };
 
@@ -102,6 +110,22 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     .await
     .context("starting the sequencer (an empty database is needed)")?;
 
+    let verifier = keel_verifier::node::start(keel_verifier::node::VerifierConfig {
+        listen: ([127, 0, 0, 1], args.verifier_port).into(),
+        database_url: verifier_database_url,
+        data_dir: args.data_dir.join("verifier"),
+        l1_rpc: rpc.clone(),
+        deployment: deployment_path.clone(),
+        key: Some(signer_of(&anvil, 8)?),
+        follower: keel_verifier::follower::FollowerConfig {
+            confirmations: 0,
+            poll: Duration::from_millis(500),
+            max_range: 2_000,
+        },
+    })
+    .await
+    .context("starting the verifier")?;
+
     let mut accounts = Vec::new();
     for i in 1..=args.accounts {
         let signer = signer_of(&anvil, i)?;
@@ -111,12 +135,23 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         accounts.push((signer.address(), alloy::hex::encode_prefixed(signer.to_bytes())));
     }
 
-    print_banner(&args, &rpc, sequencer.addr, &deployment_path, &deployment, &accounts);
-    let stopped = sequencer.run_until_signal().await;
+    print_banner(
+        &args,
+        &rpc,
+        sequencer.addr,
+        verifier.addr,
+        &deployment_path,
+        &deployment,
+        &accounts,
+    );
+    node::wait_for_signal().await?;
+    tracing::info!("stopping: the sequencer finishes its in-flight commits first");
+    sequencer.shutdown().await;
+    verifier.shutdown().await;
     drop(anvil);
     drop(cluster);
     tracing::info!("devnet stopped");
-    stopped
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)] // the banner is the command's output
@@ -124,6 +159,7 @@ fn print_banner(
     args: &DevnetArgs,
     rpc: &str,
     api: SocketAddr,
+    verifier: SocketAddr,
     deployment_path: &std::path::Path,
     d: &keel_l1::Deployment,
     accounts: &[(Address, String)],
@@ -133,6 +169,9 @@ fn print_banner(
     println!();
     println!("  L1 (anvil)        {rpc}   (chain id {})", d.l1_chain_id);
     println!("  sequencer API     http://{api}   (OpenAPI at /openapi.json, metrics at /metrics)");
+    println!(
+        "  verifier API      http://{verifier}   (status at /v1/status; proofs from L1 data alone)"
+    );
     println!("  L2 chain id       {}", d.params.l2_chain_id);
     println!("  Rollup            {}", d.rollup);
     println!("  Bridge            {}", d.bridge);

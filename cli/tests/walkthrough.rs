@@ -17,6 +17,7 @@ struct Devnet {
     child: Child,
     l1_rpc: String,
     sequencer: String,
+    verifier: String,
     deployment: String,
     _dir: tempfile::TempDir,
 }
@@ -42,10 +43,11 @@ fn free_port() -> u16 {
 
 fn start_devnet() -> Devnet {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (l1_port, api_port) = (free_port(), free_port());
+    let (l1_port, api_port, verifier_port) = (free_port(), free_port(), free_port());
     let data_dir = dir.path().join("devnet");
     let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(["devnet", "--l1-port", &l1_port.to_string(), "--api-port", &api_port.to_string()])
+        .args(["--verifier-port", &verifier_port.to_string()])
         .args(["--challenge-period-secs", "30", "--data-dir"])
         .arg(&data_dir)
         .env_remove("DATABASE_URL")
@@ -72,6 +74,7 @@ fn start_devnet() -> Devnet {
         child,
         l1_rpc: format!("http://127.0.0.1:{l1_port}"),
         sequencer: format!("http://127.0.0.1:{api_port}"),
+        verifier: format!("http://127.0.0.1:{verifier_port}"),
         deployment: data_dir.join("deployment.json").display().to_string(),
         _dir: dir,
     }
@@ -188,6 +191,16 @@ fn the_readme_walkthrough_works() {
     until(60, || (keel_json(&net, &["tx", &hash])["status"] == "final").then_some(()));
     let show = keel_json(&net, &["withdrawals", "show", "--index", "0"]);
     assert_eq!(show["batchStatus"], "final");
+    // The devnet's verifier, from L1 data alone, serves the same proof.
+    let from_verifier = until(60, || {
+        let (ok, out, _) = keel(
+            &net,
+            &["--json", "withdrawals", "show", "--index", "0", "--verifier", &net.verifier],
+        );
+        ok.then(|| serde_json::from_str::<Value>(out.trim()).expect("json"))
+    });
+    assert_eq!(from_verifier["siblings"], show["siblings"]);
+    assert_eq!(from_verifier["stateRoot"], show["stateRoot"]);
     let before = eth_balance(&net, DEV_ADDR_1);
     let (ok, out, err) = keel(&net, &["withdrawals", "finalize", "--index", "0"]);
     assert!(ok && out.contains("paid"), "{out}{err}");

@@ -402,7 +402,9 @@ async fn submit_one(
     let (chain_id, rollup) = (state.deployment.params.l2_chain_id, state.deployment.rollup);
     let record = parse_record(&v, chain_id, rollup)?;
     // Recovery (~45 µs) runs on the request's worker: requests recover in parallel.
-    let prepared = state.chain.read().domain().prepare(record);
+    // Copy the domain out: recovery must not hold the chain lock the apply task needs.
+    let domain = *state.chain.read().domain();
+    let prepared = domain.prepare(record);
     let rx = enqueue(&state, prepared).await?;
     Ok(Json(await_receipt(rx).await?))
 }

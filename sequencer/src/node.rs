@@ -80,7 +80,8 @@ impl RunningSequencer {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Wait for SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,

@@ -1,0 +1,337 @@
+//! The challenger: bonds against the first batch whose root the verifier disputes and plays the
+//! game to the end — selects the first segment whose end root differs from its own `R_k`,
+//! proves the last disputed step with a one-step witness, times out an asserter that misses its
+//! deadline — then withdraws what the ChallengeManager credited it.
+//!
+//! It never challenges a batch it agrees with: the only batch it bonds against is the chain's
+//! [`Dispute`](crate::chain::Dispute). Its games are found by scanning the ChallengeManager
+//! (`gameCount`, `getGame`) for games where it is the challenger, so after a restart it picks up
+//! every open game where it left it, and never opens a second game on the same batch.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use keel_core::{dissection::first_disputed_segment, witness::prove_batch_step, U256};
+use keel_l1::{GameInfo, GameStatus, L1Client, L1Error};
+
+use crate::{
+    metrics::Metrics,
+    shared::{GameSummary, GamesView, Shared},
+};
+
+/// Why a round failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum ChallengeError {
+    /// L1 failed.
+    #[error(transparent)]
+    L1(#[from] L1Error),
+    /// The dissection arithmetic refused the game's range (L1 and this code disagree).
+    #[error(transparent)]
+    Dissection(#[from] keel_core::dissection::DissectionError),
+    /// The tree failed producing a witness.
+    #[error(transparent)]
+    Tree(#[from] keel_core::smt::TreeError),
+    /// A blocking task panicked.
+    #[error("a witness task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The game asks for something this verifier cannot produce.
+    #[error("game {game}: {reason}")]
+    Game {
+        /// The game.
+        game: u64,
+        /// What is missing.
+        reason: String,
+    },
+}
+
+/// The challenger task.
+#[derive(Debug)]
+pub struct Challenger {
+    l1: L1Client,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    /// Games below this id have been looked at.
+    next_game: u64,
+    /// Open games where this verifier is the challenger: id → batch id.
+    watched: BTreeMap<u64, u64>,
+    /// Ended games of this verifier: id → (batch id, result).
+    ended: HashMap<u64, (u64, GameStatus)>,
+    /// Batch ids it has said it will not challenge (said once, not every round).
+    given_up: HashSet<u64>,
+}
+
+impl Challenger {
+    /// A challenger sending from `l1`'s account.
+    pub fn new(l1: L1Client, shared: Arc<Shared>, metrics: Metrics) -> Self {
+        Self {
+            l1,
+            shared,
+            metrics,
+            next_game: 0,
+            watched: BTreeMap::new(),
+            ended: HashMap::new(),
+            given_up: HashSet::new(),
+        }
+    }
+
+    /// Play until `shutdown` fires.
+    pub async fn run(mut self, poll: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = poll;
+        loop {
+            match self.round().await {
+                Ok(()) => backoff = poll,
+                Err(e) => {
+                    self.metrics.errors.with_label_values(&["challenger"]).inc();
+                    tracing::warn!(error = %e, "challenger round failed; retrying");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One round: find this verifier's games, move in each, challenge the disputed batch if no
+    /// game of ours is open on it, withdraw credits.
+    pub async fn round(&mut self) -> Result<(), ChallengeError> {
+        let us = self.l1.account();
+        let count = self.l1.game_count().await?;
+        while self.next_game < count {
+            let g = self.l1.game(self.next_game).await?;
+            if g.challenger == us {
+                if g.is_over() {
+                    self.ended.insert(g.id, (g.batch_id, g.status));
+                } else {
+                    tracing::info!(
+                        game = g.id,
+                        batch = g.batch_index,
+                        "playing an open game of ours"
+                    );
+                    self.watched.insert(g.id, g.batch_id);
+                }
+            }
+            self.next_game += 1;
+        }
+        let now = self.l1.head_timestamp().await?;
+        let mut open = Vec::new();
+        for id in self.watched.keys().copied().collect::<Vec<_>>() {
+            let g = self.l1.game(id).await?;
+            if g.is_over() {
+                self.finished(&g);
+                continue;
+            }
+            // A failed move is retried next round at the normal pace: backing off here would
+            // slow every other game and eat into the move deadline.
+            if let Err(e) = self.play(&g, now).await {
+                self.metrics.errors.with_label_values(&["game"]).inc();
+                tracing::warn!(game = id, error = %e, "move failed; retrying next round");
+            }
+            open.push(GameSummary {
+                id,
+                batch_index: g.batch_index,
+                batch_id: g.batch_id,
+                turn: if g.status == GameStatus::AsserterTurn {
+                    "asserterTurn"
+                } else {
+                    "challengerTurn"
+                },
+                lo: g.lo,
+                hi: g.hi,
+                deadline: g.deadline,
+            });
+        }
+        if let Some(game) = self.maybe_challenge(now).await? {
+            let g = self.l1.game(game).await?;
+            open.push(GameSummary {
+                id: game,
+                batch_index: g.batch_index,
+                batch_id: g.batch_id,
+                turn: "asserterTurn",
+                lo: g.lo,
+                hi: g.hi,
+                deadline: g.deadline,
+            });
+        }
+        if !self.l1.credits(us).await?.is_zero() {
+            self.l1.withdraw_credits().await?;
+            tracing::info!("withdrew bonds and rewards credited by the ChallengeManager");
+        }
+        self.publish(open);
+        Ok(())
+    }
+
+    fn finished(&mut self, g: &GameInfo) {
+        self.watched.remove(&g.id);
+        self.ended.insert(g.id, (g.batch_id, g.status));
+        match g.status {
+            GameStatus::ChallengerWon => {
+                tracing::info!(game = g.id, batch = g.batch_index, "game WON: the batch is removed")
+            }
+            GameStatus::AsserterWon => tracing::error!(
+                game = g.id,
+                batch = g.batch_index,
+                "game LOST: the asserter won (this verifier timed out or its witness was refused)"
+            ),
+            _ => {
+                tracing::info!(game = g.id, "game cancelled: its batch was removed by another game")
+            }
+        }
+    }
+
+    fn publish(&self, open: Vec<GameSummary>) {
+        let count = |s: GameStatus| self.ended.values().filter(|(_, st)| *st == s).count() as u64;
+        let view = GamesView {
+            won: count(GameStatus::ChallengerWon),
+            lost: count(GameStatus::AsserterWon),
+            cancelled: count(GameStatus::Cancelled),
+            open,
+        };
+        let bond = self.l1.deployment().params.challenge_bond_wei;
+        let at_stake = bond.saturating_mul(U256::from(view.open.len()));
+        self.metrics.games_open.set(view.open.len() as i64);
+        self.metrics.games_won.set(view.won as i64);
+        self.metrics.games_lost.set(view.lost as i64);
+        self.metrics.bond_at_stake_wei.set(f64::from(at_stake));
+        *self.shared.games.lock() = view;
+    }
+
+    /// Make this verifier's move in `g`, if it is its turn (or the asserter's deadline passed).
+    async fn play(&mut self, g: &GameInfo, now: u64) -> Result<(), ChallengeError> {
+        let (current, dispute) = {
+            let chain = self.shared.chain.read();
+            let current =
+                chain.batches().get(g.batch_index as usize).is_some_and(|b| b.id == g.batch_id);
+            (current, chain.dispute().filter(|d| d.id == g.batch_id).cloned())
+        };
+        if !current {
+            // Another game removed the batch: the bond comes back. (If this view lags L1, the
+            // call fails its gas estimate and nothing is sent.)
+            if let Err(e) = self.l1.cancel_stale(g.id).await {
+                tracing::debug!(game = g.id, error = %e, "cancelStale not possible yet");
+            }
+            return Ok(());
+        }
+        match g.status {
+            GameStatus::AsserterTurn => {
+                // L1 checks block.timestamp > deadline; the next block is later than the head.
+                if now > g.deadline {
+                    self.l1.timeout(g.id).await?;
+                    tracing::info!(game = g.id, "the asserter missed its deadline: timed out");
+                }
+                Ok(())
+            }
+            GameStatus::ChallengerTurn => {
+                if now >= g.deadline {
+                    tracing::error!(game = g.id, "this verifier's move deadline has passed");
+                    return Ok(());
+                }
+                let Some(d) = dispute else {
+                    return Err(ChallengeError::Game {
+                        game: g.id,
+                        reason: format!(
+                            "no replay of batch {} (id {}) to move with; the verifier agrees with it or has not re-executed it yet",
+                            g.batch_index, g.batch_id
+                        ),
+                    });
+                };
+                let degree = self.l1.deployment().params.degree;
+                if g.hi - g.lo > 1 {
+                    let own = |k: u64| d.roots.get(k as usize).copied().unwrap_or_default();
+                    let segment = first_disputed_segment(
+                        g.lo,
+                        g.hi,
+                        degree,
+                        &g.dissection_roots,
+                        g.root_hi,
+                        own,
+                    )?
+                    .ok_or_else(|| ChallengeError::Game {
+                        game: g.id,
+                        reason: format!("every root in [{}, {}] agrees with ours", g.lo, g.hi),
+                    })?;
+                    self.l1.select(g.id, segment).await?;
+                    tracing::info!(game = g.id, lo = g.lo, hi = g.hi, segment, "selected");
+                } else {
+                    let shared = self.shared.clone();
+                    let step = g.lo as usize;
+                    let proven = tokio::task::spawn_blocking(move || {
+                        let chain = shared.chain.read();
+                        prove_batch_step(
+                            chain.config(),
+                            chain.state().tree().store(),
+                            d.pre_root,
+                            &d.steps,
+                            &d.tx_tree,
+                            step,
+                        )
+                    })
+                    .await??
+                    .ok_or_else(|| ChallengeError::Game {
+                        game: g.id,
+                        reason: format!("step {step} is past the batch's end"),
+                    })?;
+                    self.l1.prove_step(g.id, proven.1.witness.abi_encode()).await?;
+                    tracing::info!(game = g.id, step, "proved the disputed step");
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Bond against the disputed batch if no game of ours is open on it, it is not final and its
+    /// challenge period has not ended. Returns the new game.
+    async fn maybe_challenge(&mut self, now: u64) -> Result<Option<u64>, ChallengeError> {
+        let Some(d) = self.shared.chain.read().dispute().cloned() else { return Ok(None) };
+        if self.watched.values().any(|&b| b == d.id) {
+            return Ok(None);
+        }
+        let give_up = |why: &str, this: &mut Self| {
+            if this.given_up.insert(d.id) {
+                tracing::error!(
+                    batch = d.index,
+                    id = d.id,
+                    "not challenging the disputed batch: {why}"
+                );
+            }
+        };
+        if self.ended.values().any(|(b, s)| *b == d.id && *s == GameStatus::AsserterWon) {
+            // Losing a game over a root it disputes means this verifier was down past its
+            // deadline or disagrees with the on-chain prover; another bond would not help.
+            give_up("a game on it was lost already", self);
+            return Ok(None);
+        }
+        if d.is_final {
+            give_up("it is final on L1", self);
+            return Ok(None);
+        }
+        let deadline = d.l1_timestamp + self.l1.deployment().params.challenge_period_secs;
+        if now + 1 >= deadline {
+            give_up("its challenge period is over", self);
+            return Ok(None);
+        }
+        // This view may lag L1: bond only if L1's batch at that index is still the one we
+        // re-executed, so the bond never lands on a re-posted honest batch.
+        let header = self.l1.batch(d.index).await?;
+        if header.id != d.id || header.postStateRoot != d.claimed_root {
+            return Ok(None);
+        }
+        let game = self.l1.challenge(d.index).await?;
+        self.metrics.challenges.inc();
+        self.watched.insert(game, d.id);
+        self.next_game = self.next_game.max(game + 1);
+        tracing::warn!(
+            game,
+            batch = d.index,
+            claimed = %d.claimed_root,
+            computed = %d.computed_root,
+            "challenged the batch"
+        );
+        Ok(Some(game))
+    }
+}

@@ -1,0 +1,323 @@
+//! Derivation from L1 alone: follow L1 `confirmations` blocks behind its head in bounded block
+//! ranges, read the inbox entries and the Rollup's batch events (records from the posting
+//! transactions' calldata), store them, and re-execute every new batch.
+//!
+//! Each range is stored before the in-memory chain takes it, and the progress block last, so a
+//! crash or a failed round reads the range again (both sides ignore what they already have). An
+//! L1 or database failure is retried with a growing pause; nothing is skipped.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use alloy::{eips::BlockNumberOrTag, providers::Provider};
+use keel_l1::{client::RollupEvent, L1Client, L1Error};
+use keel_store::{StoreError, StoredInboxEntry};
+
+use crate::{
+    chain::{self, ChainError, ChainEvent, DerivedBatch, VerdictReport},
+    metrics::Metrics,
+    shared::Shared,
+    store::VerifierStore,
+};
+
+/// How the follower reads L1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowerConfig {
+    /// Blocks to stay behind the L1 head.
+    pub confirmations: u64,
+    /// Pause between rounds once caught up.
+    pub poll: Duration,
+    /// Most L1 blocks read per round.
+    pub max_range: u64,
+}
+
+/// The longest pause after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a round failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// L1 failed.
+    #[error(transparent)]
+    L1(#[from] L1Error),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The chain cannot take what L1 says.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A blocking task panicked.
+    #[error("a replay task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The follower task.
+#[derive(Debug)]
+pub struct Follower {
+    l1: L1Client,
+    store: VerifierStore,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    cfg: FollowerConfig,
+    next_block: u64,
+    /// Batch ids already reported as wrong (a rebuild reaches the same verdict again).
+    reported: HashSet<u64>,
+}
+
+impl Follower {
+    /// A follower that reads L1 from `next_block` on.
+    pub fn new(
+        l1: L1Client,
+        store: VerifierStore,
+        shared: Arc<Shared>,
+        metrics: Metrics,
+        cfg: FollowerConfig,
+        next_block: u64,
+    ) -> Self {
+        let reported = shared.chain.read().suspects().clone();
+        Self { l1, store, shared, metrics, cfg, next_block, reported }
+    }
+
+    /// Follow L1 until `shutdown` fires.
+    pub async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = self.cfg.poll;
+        loop {
+            let pause = match self.round().await {
+                // Behind: go on at once, so a long history is read at full speed.
+                Ok(false) => Duration::ZERO,
+                Ok(true) => {
+                    backoff = self.cfg.poll;
+                    self.cfg.poll
+                }
+                Err(e) => {
+                    self.metrics.errors.with_label_values(&["follower"]).inc();
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "L1 follower round failed; retrying");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pause
+                }
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn block_timestamp(&self, number: BlockNumberOrTag) -> Result<(u64, u64), L1Error> {
+        let block = self
+            .l1
+            .provider()
+            .get_block_by_number(number)
+            .await?
+            .ok_or_else(|| L1Error::Decode(format!("L1 has no block {number}")))?;
+        Ok((block.header.number, block.header.timestamp))
+    }
+
+    /// One round: read up to `max_range` blocks, store, apply, execute. Returns whether the
+    /// follower has caught up with the L1 head (less its confirmations).
+    pub async fn round(&mut self) -> Result<bool, FollowError> {
+        let (head, head_ts) = self.block_timestamp(BlockNumberOrTag::Latest).await?;
+        {
+            let mut v = self.shared.l1.lock();
+            v.head_block = head;
+            v.head_timestamp = head_ts;
+        }
+        self.metrics.l1_head_block.set(head as i64);
+        let safe = head.saturating_sub(self.cfg.confirmations);
+        if safe < self.next_block {
+            self.update_lag();
+            return Ok(true);
+        }
+        let from = self.next_block;
+        let to = safe.min(from.saturating_add(self.cfg.max_range.max(1) - 1));
+        let entries: Vec<StoredInboxEntry> = self
+            .l1
+            .inbox_entries(from, to)
+            .await?
+            .into_iter()
+            .map(|e| StoredInboxEntry {
+                index: e.index,
+                entry: e.entry,
+                l1_block: e.l1_block,
+                l1_timestamp: e.timestamp,
+            })
+            .collect();
+        let events = self.derive(self.l1.rollup_events(from, to).await?).await?;
+        let to_ts = if to == head { head_ts } else { self.block_timestamp(to.into()).await?.1 };
+
+        // Durable first, then memory, event by event.
+        self.store.put_inbox(&entries).await?;
+        self.shared.chain.write().add_inbox(&entries)?;
+        for event in events {
+            match &event {
+                ChainEvent::Appended(b) => {
+                    let first_seq = self.shared.chain.read().first_seq_of(b.index);
+                    self.store.put_batch(b, first_seq).await?;
+                    tracing::info!(
+                        batch = b.index,
+                        id = b.id,
+                        txs = b.records.len(),
+                        inbox_end = b.inbox_end,
+                        "batch derived from L1"
+                    );
+                }
+                ChainEvent::Removed { from_index } => {
+                    self.store.remove_batches_from(*from_index).await?;
+                    tracing::warn!(from = from_index, "L1 removed batches");
+                }
+                ChainEvent::Finalized { index, .. } => {
+                    self.store.mark_final_through(*index).await?;
+                    tracing::debug!(batch = index, "batch final on L1");
+                }
+            }
+            self.shared.chain.write().apply(event)?;
+        }
+        self.store.set_progress(to, self.l1.deployment().rollup).await?;
+        self.next_block = to + 1;
+        {
+            let mut v = self.shared.l1.lock();
+            v.scanned_block = Some(to);
+            v.scanned_timestamp = to_ts;
+        }
+        self.metrics.l1_scanned_block.set(to as i64);
+
+        if self.shared.chain.read().needs_reload() {
+            self.reload().await?;
+        }
+        self.execute().await?;
+        self.update_lag();
+        Ok(to == safe)
+    }
+
+    /// Turn Rollup events into chain events: recover the records' senders (in parallel, off
+    /// the async threads) and stamp each batch with its L1 block's time.
+    async fn derive(&self, events: Vec<RollupEvent>) -> Result<Vec<ChainEvent>, FollowError> {
+        let mut out = Vec::with_capacity(events.len());
+        let mut last_block: Option<(u64, u64)> = None;
+        for event in events {
+            out.push(match event {
+                RollupEvent::Appended(p) => {
+                    let ts = match last_block {
+                        Some((n, ts)) if n == p.l1_block => ts,
+                        _ => self.block_timestamp(p.l1_block.into()).await?.1,
+                    };
+                    last_block = Some((p.l1_block, ts));
+                    let domain = *self.shared.chain.read().domain();
+                    let records = p.records;
+                    let prepared =
+                        tokio::task::spawn_blocking(move || domain.prepare_all(&records)).await?;
+                    ChainEvent::Appended(DerivedBatch {
+                        index: p.index,
+                        id: p.id,
+                        poster: p.poster,
+                        tx_root: p.tx_root,
+                        inbox_start: p.inbox_start,
+                        inbox_end: p.inbox_end,
+                        claimed_root: p.post_state_root,
+                        l1_tx: p.l1_tx,
+                        l1_block: p.l1_block,
+                        l1_timestamp: ts,
+                        is_final: false,
+                        records: prepared,
+                    })
+                }
+                RollupEvent::Removed { from_index, .. } => ChainEvent::Removed { from_index },
+                RollupEvent::Finalized { index, id } => ChainEvent::Finalized { index, id },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Re-execute what can be, off the async threads; report and store the verdicts.
+    async fn execute(&mut self) -> Result<(), FollowError> {
+        let shared = self.shared.clone();
+        let (reports, elapsed) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let reports = shared.chain.write().execute_pending();
+            (reports, started.elapsed())
+        })
+        .await?;
+        let reports = reports?;
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let per_batch = elapsed.as_secs_f64() / reports.len() as f64;
+        for r in &reports {
+            self.metrics.replay_seconds.observe(per_batch);
+            self.metrics.replayed_steps.inc_by(r.steps);
+            self.report(r);
+        }
+        // The verdicts make a restart treat a wrong batch as a suspect at once; they are
+        // recomputed on every start, so a failed write here only costs a second replay then.
+        if let Err(e) = self.store.put_verdicts(&reports).await {
+            tracing::warn!(error = %e, "storing verdicts failed");
+        }
+        if self.shared.chain.read().needs_reload() {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, r: &VerdictReport) {
+        if r.agrees() {
+            tracing::info!(batch = r.index, id = r.id, steps = r.steps, root = %r.claimed_root, "batch verified: roots agree");
+        } else if self.reported.insert(r.id) {
+            self.metrics.mismatches.inc();
+            tracing::error!(
+                batch = r.index,
+                id = r.id,
+                claimed = %r.claimed_root,
+                computed = %r.computed_root,
+                "MISMATCH: the batch's post-state root is wrong"
+            );
+        }
+    }
+
+    /// Rebuild the chain from the store: the hot state ran a batch it disputes, or L1 removed
+    /// batches it had agreed with.
+    async fn reload(&mut self) -> Result<(), FollowError> {
+        let started = std::time::Instant::now();
+        let (config, mut suspects) = {
+            let c = self.shared.chain.read();
+            (*c.config(), c.suspects().clone())
+        };
+        let loaded = self.store.load(&keel_core::tx::Domain::new(config)).await?;
+        suspects.extend(loaded.suspects.iter().copied());
+        let (chain, reports) = tokio::task::spawn_blocking(move || {
+            chain::rebuild(config, &loaded.inbox, &loaded.batches, suspects)
+        })
+        .await??;
+        for r in &reports {
+            if !r.agrees() {
+                self.report(r);
+            }
+        }
+        let agreed = chain.agreed_count();
+        *self.shared.chain.write() = chain;
+        tracing::info!(
+            agreed,
+            ms = started.elapsed().as_millis() as u64,
+            "state rebuilt from the store up to the last agreed batch"
+        );
+        Ok(())
+    }
+
+    fn update_lag(&self) {
+        let (on_l1, verified, agreed) = {
+            let c = self.shared.chain.read();
+            let verified =
+                c.batches().iter().filter(|b| b.verdict != crate::chain::Verdict::Pending).count()
+                    as u64;
+            (c.batches().len() as u64, verified, c.agreed_count())
+        };
+        let v = *self.shared.l1.lock();
+        self.metrics.batches_on_l1.set(on_l1 as i64);
+        self.metrics.batches_verified.set(verified as i64);
+        self.metrics.batches_agreed.set(agreed as i64);
+        self.metrics.lag_batches.set(on_l1.saturating_sub(verified) as i64);
+        self.metrics.lag_seconds.set(v.head_timestamp.saturating_sub(v.scanned_timestamp) as f64);
+    }
+}
