@@ -173,11 +173,67 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method; see /openapi.json",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
 // ---------------------------------------------------------------- parsing
+
+/// `Path`, with a malformed path answered in the API's error format.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for ApiPath<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::bad_request("invalid_path", e.body_text())),
+        }
+    }
+}
+
+/// `Query`, with a malformed query answered in the API's error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
+        }
+    }
+}
+
+/// Indexes the database can hold (it stores them as signed 64-bit integers).
+fn storable(index: u64, what: &'static str) -> Result<u64, ApiError> {
+    if index > i64::MAX as u64 {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, what, format!("no such index {index}")));
+    }
+    Ok(index)
+}
 
 fn parse_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let body = body.map_err(|e| {
@@ -512,7 +568,7 @@ struct AccountQuery {
 async fn account(
     State(state): State<ApiState>,
     Path(addr): Path<String>,
-    Query(q): Query<AccountQuery>,
+    ApiQuery(q): ApiQuery<AccountQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let owner = parse_address(&addr, "address")?;
     let tokens: Vec<Address> = match q.tokens.as_deref() {
@@ -565,7 +621,7 @@ fn prove(state: &ApiState, key: B256, batch: Option<u64>) -> Result<Value, ApiEr
 async fn account_proof(
     State(state): State<ApiState>,
     Path(addr): Path<String>,
-    Query(q): Query<ProofQuery>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let owner = parse_address(&addr, "address")?;
     let token = match q.token.as_deref() {
@@ -577,7 +633,7 @@ async fn account_proof(
 
 async fn state_proof(
     State(state): State<ApiState>,
-    Query(q): Query<ProofQuery>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let key = parse_b256(
         q.key
@@ -590,7 +646,7 @@ async fn state_proof(
 
 async fn withdrawal(
     State(state): State<ApiState>,
-    Path(index): Path<u64>,
+    ApiPath(index): ApiPath<u64>,
 ) -> Result<Json<Value>, ApiError> {
     let (fields, batch) = {
         let chain = state.chain.read();
@@ -654,11 +710,11 @@ fn batch_json(b: &keel_store::StoredBatch) -> Value {
 
 async fn batches(
     State(state): State<ApiState>,
-    Query(q): Query<BatchesQuery>,
+    ApiQuery(q): ApiQuery<BatchesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let from = match q.from {
-        Some(f) => f,
+        Some(f) => storable(f, "unknown_batch")?,
         None => (state.chain.read().batches().len() as u64).saturating_sub(u64::from(limit)),
     };
     let rows = state
@@ -671,8 +727,9 @@ async fn batches(
 
 async fn batch(
     State(state): State<ApiState>,
-    Path(index): Path<u64>,
+    ApiPath(index): ApiPath<u64>,
 ) -> Result<Json<Value>, ApiError> {
+    let index = storable(index, "unknown_batch")?;
     let rows = state
         .ledger
         .batches(index, 1)
@@ -741,7 +798,7 @@ fn feed_item(t: &keel_store::StoredTransaction) -> String {
 /// from sequence number N (from the ledger) and then follows live, with no gap and no repeat.
 async fn feed(
     State(state): State<ApiState>,
-    Query(q): Query<FeedQuery>,
+    ApiQuery(q): ApiQuery<FeedQuery>,
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
     ws.on_upgrade(move |socket| async move {

@@ -206,6 +206,24 @@ async fn bad_inputs_get_their_codes_and_change_nothing() {
     let (s, v) = api.post("/v1/transactions/list", &json!({ "transactions": list })).await;
     assert_eq!((s, v["error"]["code"].as_str()), (413, Some("too_many_transactions")));
 
+    // Malformed paths and queries, unknown endpoints: the same error format.
+    for (path, status, code) in [
+        ("/v1/batches/abc", 400, "invalid_path"),
+        ("/v1/batches/18446744073709551615", 404, "unknown_batch"),
+        ("/v1/batches?from=-1", 400, "invalid_query"),
+        ("/v1/withdrawals/x", 400, "invalid_path"),
+        ("/v1/accounts/0x1234", 400, "invalid_address"),
+        ("/v1/transactions/0x12", 400, "invalid_hash"),
+        ("/v1/nothing-here", 404, "not_found"),
+    ] {
+        let (s, v) = api.get(path).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{path}: {v}");
+    }
+    let r = api.http.delete(format!("{}/v1/config", api.base)).send().await.expect("http");
+    assert_eq!(r.status().as_u16(), 405);
+    let v: Value = r.json().await.expect("json error");
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+
     // Nothing moved.
     assert_eq!(api.balance(alice).await, U256::from(1_000_000));
     assert_eq!(api.nonce(alice).await, 0);
