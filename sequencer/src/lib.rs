@@ -6,10 +6,12 @@
 //! - [`api`]: the HTTP API.
 //! - [`poster`], [`inbox`], [`defender`]: the L1 tasks.
 //! - [`node`]: configuration and assembly of the whole service.
+//! - [`fault`]: fault injection for adversarial tests (refused outside a local anvil).
 
 pub mod api;
 pub mod chain;
 pub mod defender;
+pub mod fault;
 pub mod inbox;
 pub mod metrics;
 pub mod node;

@@ -14,7 +14,9 @@ use tokio::sync::watch;
 use crate::{
     api::{self, ApiState},
     chain::Chain,
-    defender, inbox,
+    defender,
+    fault::Faults,
+    inbox,
     metrics::Metrics,
     pipeline::{self, BatchPolicy},
     poster,
@@ -162,9 +164,16 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         cfg.queue_capacity,
     );
 
+    let faults = Arc::new(Faults::from_env(deployment.l1_chain_id)?);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tasks = vec![
-        tokio::spawn(poster::run(l1.clone(), ledger.clone(), metrics.clone(), shutdown_rx.clone())),
+        tokio::spawn(poster::run(
+            l1.clone(),
+            ledger.clone(),
+            metrics.clone(),
+            faults,
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(inbox::run(
             l1.clone(),
             ledger.clone(),

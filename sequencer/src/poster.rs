@@ -11,7 +11,7 @@ use std::time::Duration;
 use keel_l1::{L1Client, L1Error};
 use keel_store::{BatchState, Ledger};
 
-use crate::metrics::Metrics;
+use crate::{fault::Faults, metrics::Metrics};
 
 /// Most batches finalized in one transaction.
 const MAX_FINALIZE: u64 = 256;
@@ -24,11 +24,12 @@ pub async fn run(
     l1: L1Client,
     ledger: Ledger,
     metrics: Metrics,
+    faults: std::sync::Arc<Faults>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut backoff = POLL;
     loop {
-        match round(&l1, &ledger, &metrics).await {
+        match round(&l1, &ledger, &metrics, &faults).await {
             Ok(()) => backoff = POLL,
             Err(e) => {
                 tracing::warn!(error = %e, "batch poster round failed; retrying");
@@ -64,7 +65,12 @@ pub enum PostError {
 }
 
 /// One round: reconcile with L1, post the next batch if it is closed, finalize what can be.
-pub async fn round(l1: &L1Client, ledger: &Ledger, metrics: &Metrics) -> Result<(), PostError> {
+pub async fn round(
+    l1: &L1Client,
+    ledger: &Ledger,
+    metrics: &Metrics,
+    faults: &Faults,
+) -> Result<(), PostError> {
     let on_l1 = l1.batch_count().await?;
     let dropped = ledger.mark_unposted_from(on_l1).await?;
     if dropped > 0 {
@@ -88,7 +94,7 @@ pub async fn round(l1: &L1Client, ledger: &Ledger, metrics: &Metrics) -> Result<
     }
     if let Some(next) = window.iter().find(|b| b.index == on_l1) {
         if next.state == BatchState::Closed {
-            let root = next.post_root.unwrap_or_default();
+            let root = faults.root_to_post(next.index, next.post_root.unwrap_or_default());
             let records = ledger.batch_records(next.index).await?;
             let started = std::time::Instant::now();
             let (index, receipt) = l1.append_batch(&records, next.inbox_end, root).await?;
