@@ -126,20 +126,10 @@ async fn check_against_l1(l1: &L1Client, chain: &Chain) -> anyhow::Result<()> {
 /// check its roots, then start the pipeline, the L1 tasks and the API.
 pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
     let deployment = Deployment::load(&cfg.deployment).context("reading the deployment file")?;
-    let (url, cluster) = match &cfg.database_url {
-        Some(url) => (url.clone(), None),
-        None => {
-            let dir = cfg.data_dir.join("postgres");
-            std::fs::create_dir_all(&cfg.data_dir)
-                .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-            let cluster = PgCluster::start_in(&dir, 0)
-                .await
-                .context("starting the embedded Postgres cluster")?;
-            let url = cluster.create_database("keel_sequencer").await?;
-            tracing::info!(dir = %dir.display(), port = cluster.port(), "embedded Postgres cluster running");
-            (url, Some(cluster))
-        }
-    };
+    let (url, cluster) =
+        keel_store::open_database(cfg.database_url.as_deref(), &cfg.data_dir, "keel_sequencer")
+            .await
+            .context("starting the embedded Postgres cluster (or pass a database URL)")?;
     let ledger = Ledger::connect(&url).await.context("connecting to Postgres")?;
     ledger.claim_role("sequencer").await?;
     let contents = ledger.load().await.context("loading the ledger")?;
