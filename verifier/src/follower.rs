@@ -8,12 +8,13 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use alloy::{eips::BlockNumberOrTag, providers::Provider};
+use alloy::eips::BlockNumberOrTag;
 use keel_l1::{client::RollupEvent, L1Client, L1Error};
 use keel_store::{StoreError, StoredInboxEntry};
 
 use crate::{
-    chain::{self, ChainError, ChainEvent, DerivedBatch, VerdictReport},
+    chain::{self, ChainError, ChainEvent, VerdictReport},
+    derive::{self, DeriveError},
     metrics::Metrics,
     shared::Shared,
     store::VerifierStore,
@@ -48,6 +49,16 @@ pub enum FollowError {
     /// A blocking task panicked.
     #[error("a replay task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+impl From<DeriveError> for FollowError {
+    fn from(e: DeriveError) -> Self {
+        match e {
+            DeriveError::L1(e) => Self::L1(e),
+            DeriveError::Chain(e) => Self::Chain(e),
+            DeriveError::Task(e) => Self::Task(e),
+        }
+    }
 }
 
 /// The follower task.
@@ -107,13 +118,7 @@ impl Follower {
     }
 
     async fn block_timestamp(&self, number: BlockNumberOrTag) -> Result<(u64, u64), L1Error> {
-        let block = self
-            .l1
-            .provider()
-            .get_block_by_number(number)
-            .await?
-            .ok_or_else(|| L1Error::Decode(format!("L1 has no block {number}")))?;
-        Ok((block.header.number, block.header.timestamp))
+        derive::block_timestamp(&self.l1, number).await
     }
 
     /// One round: read up to `max_range` blocks, store, apply, execute. Returns whether the
@@ -195,40 +200,8 @@ impl Follower {
     /// Turn Rollup events into chain events: recover the records' senders (in parallel, off
     /// the async threads) and stamp each batch with its L1 block's time.
     async fn derive(&self, events: Vec<RollupEvent>) -> Result<Vec<ChainEvent>, FollowError> {
-        let mut out = Vec::with_capacity(events.len());
-        let mut last_block: Option<(u64, u64)> = None;
-        for event in events {
-            out.push(match event {
-                RollupEvent::Appended(p) => {
-                    let ts = match last_block {
-                        Some((n, ts)) if n == p.l1_block => ts,
-                        _ => self.block_timestamp(p.l1_block.into()).await?.1,
-                    };
-                    last_block = Some((p.l1_block, ts));
-                    let domain = *self.shared.chain.read().domain();
-                    let records = p.records;
-                    let prepared =
-                        tokio::task::spawn_blocking(move || domain.prepare_all(&records)).await?;
-                    ChainEvent::Appended(DerivedBatch {
-                        index: p.index,
-                        id: p.id,
-                        poster: p.poster,
-                        tx_root: p.tx_root,
-                        inbox_start: p.inbox_start,
-                        inbox_end: p.inbox_end,
-                        claimed_root: p.post_state_root,
-                        l1_tx: p.l1_tx,
-                        l1_block: p.l1_block,
-                        l1_timestamp: ts,
-                        is_final: false,
-                        records: prepared,
-                    })
-                }
-                RollupEvent::Removed { from_index, .. } => ChainEvent::Removed { from_index },
-                RollupEvent::Finalized { index, id } => ChainEvent::Finalized { index, id },
-            });
-        }
-        Ok(out)
+        let domain = *self.shared.chain.read().domain();
+        Ok(derive::chain_events(&self.l1, domain, events).await?)
     }
 
     /// Re-execute what can be, off the async threads; report and store the verdicts.

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod chain;
 pub mod challenger;
+pub mod derive;
 pub mod follower;
 pub mod metrics;
 pub mod node;
