@@ -122,6 +122,7 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
             poll: Duration::from_millis(500),
             max_range: 2_000,
         },
+        fallback_proposer: false,
     })
     .await
     .context("starting the verifier")?;

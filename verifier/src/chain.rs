@@ -240,6 +240,11 @@ impl Chain {
         self.inbox.len() as u64
     }
 
+    /// The known inbox entries `[start, end)`, or `None` if some are not known yet.
+    pub fn inbox_range(&self, start: u64, end: u64) -> Option<&[StoredInboxEntry]> {
+        self.inbox.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+    }
+
     /// The first batch the verifier disputes, if any.
     pub fn dispute(&self) -> Option<&Dispute> {
         self.dispute.as_ref()

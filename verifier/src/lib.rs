@@ -7,6 +7,7 @@
 //! - [`store`]: what it keeps in Postgres, so a restart resumes where it stopped.
 //! - [`follower`]: derivation from L1 and re-execution.
 //! - [`challenger`]: the dispute games.
+//! - [`proposer`]: the fallback proposer of the escape hatch (off unless configured).
 //! - [`shared`]: what the tasks and the API share (chain, L1 view, games).
 //! - [`api`], [`metrics`]: the HTTP API and Prometheus metrics.
 //! - [`node`]: configuration and assembly of the whole service.
@@ -18,5 +19,6 @@ pub mod derive;
 pub mod follower;
 pub mod metrics;
 pub mod node;
+pub mod proposer;
 pub mod shared;
 pub mod store;

@@ -51,6 +51,20 @@ struct Args {
     /// Most L1 blocks read per log query.
     #[arg(long, env = "KEEL_L1_MAX_RANGE", default_value_t = 2_000)]
     l1_max_range: u64,
+    /// The escape hatch: once the sequencer has not appended for the Rollup's
+    /// `sequencerInactivityPeriod`, stake `requiredStake` from the verifier key, post batches that
+    /// consume the L1 inbox (deposits, forced withdrawals) and finalize batches whose challenge
+    /// period is over. Needs --verifier-key. `--fallback-proposer` alone means true.
+    #[arg(
+        long,
+        env = "KEEL_FALLBACK_PROPOSER",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    fallback_proposer: bool,
 }
 
 /// The command line with the `--config` file's settings put in front: each key becomes
@@ -124,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
             poll: Duration::from_millis(args.l1_poll_ms.max(10)),
             max_range: args.l1_max_range,
         },
+        fallback_proposer: args.fallback_proposer,
     };
     let running = node::start(cfg).await?;
     running.run_until_signal().await

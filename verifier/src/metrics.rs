@@ -41,6 +41,10 @@ pub struct Metrics {
     pub bond_at_stake_wei: Gauge,
     /// Failed L1 or database rounds, by task.
     pub errors: IntCounterVec,
+    /// Batches the fallback proposer appended.
+    pub batches_proposed: IntCounter,
+    /// 1 while the sequencer has been inactive for its period (anyone staked may post), else 0.
+    pub escape_hatch_open: IntGauge,
 }
 
 impl Metrics {
@@ -119,6 +123,16 @@ impl Metrics {
                 &["task"],
             )
             .expect("valid"),
+            batches_proposed: IntCounter::new(
+                "keel_verifier_batches_proposed_total",
+                "Batches the fallback proposer appended",
+            )
+            .expect("valid"),
+            escape_hatch_open: IntGauge::new(
+                "keel_verifier_escape_hatch_open",
+                "1 while the sequencer has been inactive for its period, else 0",
+            )
+            .expect("valid"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.l1_head_block.clone()),
@@ -137,6 +151,8 @@ impl Metrics {
             Box::new(m.games_lost.clone()),
             Box::new(m.bond_at_stake_wei.clone()),
             Box::new(m.errors.clone()),
+            Box::new(m.batches_proposed.clone()),
+            Box::new(m.escape_hatch_open.clone()),
         ];
         for c in collectors {
             m.registry.register(c).expect("metric names are unique");

@@ -1,6 +1,6 @@
 //! Configuration and assembly of the verifier service: the database (a given URL or the embedded
-//! private cluster), the chain rebuilt from it, the L1 follower, the challenger and the HTTP API,
-//! with a graceful shutdown.
+//! private cluster), the chain rebuilt from it, the L1 follower, the challenger, the optional
+//! fallback proposer and the HTTP API, with a graceful shutdown.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -20,6 +20,7 @@ use crate::{
     challenger::Challenger,
     follower::{Follower, FollowerConfig},
     metrics::Metrics,
+    proposer::Proposer,
     shared::Shared,
     store::{Loaded, VerifierStore},
 };
@@ -41,6 +42,9 @@ pub struct VerifierConfig {
     pub key: Option<PrivateKeySigner>,
     /// How L1 is followed.
     pub follower: FollowerConfig,
+    /// Run the fallback proposer (escape hatch): post inbox-consuming batches and finalize once
+    /// the sequencer has been inactive for its period. Needs `key`, which it stakes from.
+    pub fallback_proposer: bool,
 }
 
 /// A running verifier.
@@ -119,6 +123,10 @@ async fn check_against_l1(l1: &L1Client, loaded: &Loaded) -> anyhow::Result<()> 
 /// Start the verifier: connect (or start) Postgres, rebuild the chain from what it stored, then
 /// start following L1, the challenger (with a key) and the API.
 pub async fn start(cfg: VerifierConfig) -> anyhow::Result<RunningVerifier> {
+    anyhow::ensure!(
+        !cfg.fallback_proposer || cfg.key.is_some(),
+        "the fallback proposer needs a verifier key (it stakes and posts from it)"
+    );
     let deployment = Deployment::load(&cfg.deployment).context("reading the deployment file")?;
     let (url, cluster) =
         keel_store::open_database(cfg.database_url.as_deref(), &cfg.data_dir, "keel_verifier")
@@ -175,6 +183,11 @@ pub async fn start(cfg: VerifierConfig) -> anyhow::Result<RunningVerifier> {
     match account {
         Some(a) => {
             tracing::info!(account = %a, "challenger enabled");
+            if cfg.fallback_proposer {
+                tracing::info!(account = %a, "fallback proposer enabled");
+                let proposer = Proposer::new(l1.clone(), shared.clone(), metrics.clone());
+                tasks.push(tokio::spawn(proposer.run(cfg.follower.poll, shutdown_rx.clone())));
+            }
             let challenger = Challenger::new(l1, shared.clone(), metrics.clone());
             tasks.push(tokio::spawn(challenger.run(cfg.follower.poll, shutdown_rx.clone())));
         }

@@ -108,6 +108,7 @@ impl Net {
                 poll: Duration::from_millis(100),
                 max_range: 2_000,
             },
+            fallback_proposer: false,
         }
     }
 
