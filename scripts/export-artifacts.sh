@@ -9,7 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/l1/artifacts"
 [ "${1:-}" = "--check" ] && out="$(mktemp -d)"
 mkdir -p "$out"
-for c in Rollup Bridge ChallengeManager OneStepProver; do
+for c in Rollup Bridge ChallengeManager OneStepProver DevToken; do
   node -e '
     const fs = require("fs");
     const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));

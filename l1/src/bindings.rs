@@ -41,7 +41,30 @@ pub mod one_step_prover {
     );
 }
 
+/// DevToken: a mintable ERC-20 for local devnets and tests (never deployed on a public chain).
+pub mod dev_token {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        DevToken,
+        "artifacts/DevToken.json"
+    );
+}
+
+/// The part of ERC-20 the bridge user needs: approve the Bridge, read a balance.
+pub mod erc20 {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IErc20 {
+            function approve(address spender, uint256 amount) external returns (bool);
+            function balanceOf(address owner) external view returns (uint256);
+        }
+    );
+}
+
 pub use bridge::Bridge;
 pub use challenge_manager::ChallengeManager;
+pub use dev_token::DevToken;
 pub use one_step_prover::OneStepProver;
 pub use rollup::Rollup;

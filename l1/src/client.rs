@@ -15,6 +15,7 @@ use crate::{
     bindings::{
         bridge::Bridge::{self, BridgeInstance},
         challenge_manager::ChallengeManager::{self, ChallengeManagerInstance},
+        erc20::IErc20,
         rollup::{
             IRollup,
             Rollup::{self, RollupInstance},
@@ -471,6 +472,23 @@ impl L1Client {
             confirm(self.bridge.depositERC20(token, recipient, amount).send().await?).await?;
         let e: Bridge::InboxEntryAppended = event(&receipt)?;
         to_u64(e.index, "inbox index")
+    }
+
+    /// Let the Bridge take up to `amount` of `token` from this account (before
+    /// [`L1Client::deposit_erc20`]).
+    pub async fn approve_bridge(
+        &self,
+        token: Address,
+        amount: U256,
+    ) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
+        let erc20 = IErc20::new(token, self.provider.clone());
+        confirm(erc20.approve(self.deployment.bridge, amount).send().await?).await
+    }
+
+    /// `owner`'s balance of the ERC-20 `token` on L1.
+    pub async fn erc20_balance(&self, token: Address, owner: Address) -> Result<U256, L1Error> {
+        Ok(IErc20::new(token, self.provider.clone()).balanceOf(owner).call().await?)
     }
 
     /// Ask for a withdrawal through L1 that the sequencer cannot refuse; returns the inbox index.

@@ -41,3 +41,35 @@ pub fn spawn_anvil_on(port: u16, extra_args: &[&str]) -> Result<AnvilInstance, L
         ))
     })
 }
+
+/// Deploy a [`DevToken`](crate::bindings::DevToken) (a mintable ERC-20 for devnets and tests)
+/// from `provider`'s account; returns its address.
+pub async fn deploy_dev_token(
+    provider: &alloy::providers::DynProvider,
+    name: &str,
+    symbol: &str,
+) -> Result<alloy::primitives::Address, L1Error> {
+    let token =
+        crate::bindings::DevToken::deploy(provider.clone(), name.to_owned(), symbol.to_owned())
+            .await?;
+    Ok(*token.address())
+}
+
+/// Mint `amount` of the dev token at `token` to `to`, sent from `provider`'s account.
+pub async fn mint_dev_token(
+    provider: &alloy::providers::DynProvider,
+    token: alloy::primitives::Address,
+    to: alloy::primitives::Address,
+    amount: alloy::primitives::U256,
+) -> Result<(), L1Error> {
+    let receipt = crate::bindings::DevToken::new(token, provider.clone())
+        .mint(to, amount)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    if !receipt.status() {
+        return Err(L1Error::Reverted(receipt.transaction_hash));
+    }
+    Ok(())
+}

@@ -8,12 +8,14 @@
 //! - [`client`]: post batches, read batches with their records from calldata, read the inbox,
 //!   bridge calls, and the moves of the dispute game.
 //! - [`devnode`]: start the pinned anvil for tests and the devnet.
+//! - [`fault_guard`]: the consent and local-chain check every fault injection passes.
 
 pub mod bindings;
 pub mod client;
 pub mod deploy;
 pub mod devnode;
 mod error;
+pub mod fault_guard;
 
 pub use client::{GameInfo, GameStatus, L1Client, PostedBatch, PostedInboxEntry};
 pub use deploy::{deploy, Deployment, RollupParams};
