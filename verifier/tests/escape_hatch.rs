@@ -9,10 +9,12 @@ mod common;
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
 };
 use common::{eventually, transfer, withdraw, Api, Net, ETH, ETHER};
 use keel_core::keys::balance_key;
-use keel_l1::GameStatus;
+use keel_l1::{bindings::ChallengeManager, GameStatus};
 use keel_verifier::node::{self, RunningVerifier};
 
 async fn verifier_with_proposer(net: &Net) -> RunningVerifier {
@@ -28,6 +30,20 @@ async fn l2_balance(api: &Api, who: Address) -> U256 {
     assert_eq!(p["key"], serde_json::json!(balance_key(&who, &ETH)));
     let value: B256 = serde_json::from_value(p["value"].clone()).expect("value");
     U256::from_be_bytes(value.0)
+}
+
+/// Sum of what `who` withdrew from the ChallengeManager, from its `Withdrawn` events.
+async fn withdrawn_by(net: &Net, who: Address) -> U256 {
+    let filter = Filter::new()
+        .address(net.deployment.challenge_manager)
+        .event_signature(ChallengeManager::Withdrawn::SIGNATURE_HASH)
+        .from_block(net.deployment.start_block);
+    let logs = net.l1.provider().get_logs(&filter).await.expect("logs");
+    logs.iter()
+        .filter_map(|l| l.log_decode::<ChallengeManager::Withdrawn>().ok())
+        .filter(|e| e.inner.data.account == who)
+        .map(|e| e.inner.data.amount)
+        .sum()
 }
 
 fn metric(text: &str, name: &str) -> Option<f64> {
@@ -225,5 +241,62 @@ async fn the_fallback_proposer_never_builds_on_a_disputed_batch() {
     assert_eq!(l2, U256::from(ETHER - 11 + 5 - 1_000));
     let (_, w) = api.get("/v1/withdrawals/0").await;
     assert_eq!((w["batch"].as_u64(), w["amount"].as_str()), (Some(1), Some("1000")));
+    verifier.shutdown().await;
+}
+
+/// A griefer who challenges an honest fallback batch loses: the proposer dissects with its true
+/// roots and times the silent challenger out; the batch stands and becomes final, the stake is
+/// intact, and the griefer's bond is paid to the verifier's account.
+#[tokio::test]
+async fn a_challenge_against_a_fallback_batch_is_defended_and_lost_by_the_challenger() {
+    let net = Net::start().await;
+    let verifier = verifier_with_proposer(&net).await;
+    let api = Api::new(verifier.addr);
+    let params = net.deployment.params.clone();
+    let us = net.verifier_key.address();
+
+    // The sequencer never posts; three deposits wait; the hatch opens.
+    for amount in [100, 200, 300] {
+        net.deposit(amount).await;
+    }
+    net.skip_time(params.sequencer_inactivity_period_secs + 1).await;
+    eventually(30, || async { (net.l1.batch_count().await.expect("rpc") == 1).then_some(()) })
+        .await;
+    let header = net.l1.batch(0).await.expect("rpc");
+    assert_eq!((header.poster, header.inboxStart, header.inboxEnd), (us, 0, 3));
+    api.agreed_through(0).await;
+
+    // The user, as a griefer, bonds against it; the proposer answers with its true roots.
+    let game = net.user.challenge(0).await.expect("challenge");
+    eventually(30, || async {
+        let g = net.l1.game(game).await.expect("rpc");
+        (g.status == GameStatus::ChallengerTurn).then_some(g)
+    })
+    .await;
+    let g = net.l1.game(game).await.expect("rpc");
+    assert_eq!((g.asserter, g.lo, g.hi), (us, 0, 3));
+    assert_eq!(g.dissection_roots.len(), 2, "one root per interior point");
+    net.user.select(game, 1).await.expect("select");
+    assert_eq!(net.l1.game(game).await.expect("rpc").status, GameStatus::ChallengerTurn);
+
+    // The griefer cannot prove a wrong step and stays silent: the proposer times it out.
+    net.skip_time(params.move_timeout_secs + 1).await;
+    eventually(30, || async {
+        (net.l1.game(game).await.expect("rpc").status == GameStatus::AsserterWon).then_some(())
+    })
+    .await;
+    assert_eq!(net.l1.batch_count().await.expect("rpc"), 1, "the batch stands");
+    assert_eq!(net.l1.stake_of(us).await.expect("rpc"), params.required_stake_wei);
+    // The griefer's bond is paid to the verifier's account (its challenger task withdraws it).
+    eventually(30, || async {
+        (withdrawn_by(&net, us).await == params.challenge_bond_wei).then_some(())
+    })
+    .await;
+    assert_eq!(net.verifier_l1().credits(us).await.expect("rpc"), U256::ZERO);
+
+    net.skip_time(params.challenge_period_secs).await;
+    eventually(30, || async { (net.l1.is_final(0).await.expect("rpc")).then_some(()) }).await;
+    let m = api.text("/metrics").await;
+    assert_eq!(metric(&m, "keel_verifier_batches_proposed_total"), Some(1.0), "{m}");
     verifier.shutdown().await;
 }
