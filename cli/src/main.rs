@@ -1,16 +1,19 @@
 //! `keel`: the user's command line — keys, deposits and forced withdrawals on L1, transfers and
-//! withdrawals on L2, finalizing withdrawals with a proof, status, and the local devnet.
+//! withdrawals on L2, listing and finalizing withdrawals with a proof (from the sequencer, a
+//! verifier, or rebuilt from L1 data alone), status, and the local devnet.
 //!
 //! Output is for people by default and JSON with `--json`. Errors say what to fix.
 
 mod amount;
 mod devnet;
 mod keys;
+mod withdrawals;
 
 use std::path::PathBuf;
 
 use alloy::{
     primitives::{Address, B256, U256},
+    providers::Provider,
     signers::local::PrivateKeySigner,
 };
 use anyhow::{anyhow, bail, Context};
@@ -116,9 +119,10 @@ enum Command {
         #[arg(long, default_value_t = Address::ZERO)]
         token: Address,
     },
-    /// Withdrawals: show one, or finalize it on L1.
+    /// Withdrawals: list them, show one, or finalize one on L1 (proofs from the sequencer, a
+    /// verifier, or L1 data alone).
     #[command(subcommand)]
-    Withdrawals(WithdrawalsCommand),
+    Withdrawals(withdrawals::WithdrawalsCommand),
     /// A transaction's status.
     Tx {
         /// The transaction hash.
@@ -153,35 +157,13 @@ enum KeysCommand {
     List,
 }
 
-#[derive(Debug, Subcommand)]
-enum WithdrawalsCommand {
-    /// Show a withdrawal and whether it can be finalized.
-    Show {
-        /// The withdrawal index.
-        #[arg(long)]
-        index: u64,
-        /// Take the proof from a verifier's API instead of the sequencer.
-        #[arg(long)]
-        verifier: Option<String>,
-    },
-    /// Pay a withdrawal out on L1 (its batch must be final).
-    Finalize {
-        /// The withdrawal index.
-        #[arg(long)]
-        index: u64,
-        /// Take the proof from a verifier's API instead of the sequencer.
-        #[arg(long)]
-        verifier: Option<String>,
-    },
-}
-
-struct Ctx {
+pub(crate) struct Ctx {
     cli: Cli,
     http: reqwest::Client,
 }
 
 impl Ctx {
-    fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
+    pub(crate) fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
         if let Some(name) = &self.cli.key {
             return keys::load(name);
         }
@@ -199,11 +181,41 @@ impl Ctx {
         })
     }
 
-    fn l1(&self) -> anyhow::Result<L1Client> {
-        Ok(L1Client::connect(&self.cli.l1_rpc, self.signer()?, self.deployment()?)?)
+    /// L1 with your key, after checking it is the L1 the deployment file names.
+    pub(crate) async fn l1(&self) -> anyhow::Result<L1Client> {
+        self.checked_l1(self.signer()?).await
     }
 
-    async fn get(&self, base: &str, path: &str) -> anyhow::Result<Value> {
+    /// L1 for reading only (no key needed), checked the same way.
+    pub(crate) async fn l1_reader(&self) -> anyhow::Result<L1Client> {
+        self.checked_l1(PrivateKeySigner::random()).await
+    }
+
+    async fn checked_l1(&self, signer: PrivateKeySigner) -> anyhow::Result<L1Client> {
+        let d = self.deployment()?;
+        let rpc = &self.cli.l1_rpc;
+        let l1 = L1Client::connect(rpc, signer, d.clone())?;
+        let chain_id = l1.provider().get_chain_id().await.map_err(|e| {
+            anyhow!("cannot reach L1 at {rpc} ({e}); is the devnet running (`keel devnet`)? or pass --l1-rpc URL")
+        })?;
+        if chain_id != d.l1_chain_id {
+            bail!(
+                "wrong chain: the L1 at {rpc} is chain {chain_id}, but the deployment file {} is for chain {}; pass the matching --l1-rpc or --deployment",
+                self.cli.deployment.display(),
+                d.l1_chain_id
+            );
+        }
+        if l1.provider().get_code_at(d.rollup).await?.is_empty() {
+            bail!(
+                "no Rollup contract at {} on the L1 at {rpc}: the deployment file {} is from another network or an earlier devnet; pass the matching --deployment",
+                d.rollup,
+                self.cli.deployment.display()
+            );
+        }
+        Ok(l1)
+    }
+
+    pub(crate) async fn get(&self, base: &str, path: &str) -> anyhow::Result<Value> {
         let url = format!("{}{path}", base.trim_end_matches('/'));
         let resp = self.http.get(&url).send().await.map_err(|e| unreachable(base, e))?;
         answer(resp).await
@@ -218,7 +230,7 @@ impl Ctx {
     }
 
     #[allow(clippy::print_stdout)] // the command's output
-    fn out(&self, human: String, value: Value) {
+    pub(crate) fn out(&self, human: String, value: Value) {
         if self.cli.json {
             println!("{value}");
         } else {
@@ -227,7 +239,7 @@ impl Ctx {
     }
 }
 
-fn unreachable(base: &str, e: reqwest::Error) -> anyhow::Error {
+pub(crate) fn unreachable(base: &str, e: reqwest::Error) -> anyhow::Error {
     anyhow!(
         "cannot reach {base} ({e}); is the devnet running (`keel devnet`)? or pass --sequencer URL"
     )
@@ -261,7 +273,7 @@ fn amount_arg(s: &str) -> anyhow::Result<u128> {
     parse_amount(s).map_err(|e| anyhow!(e))
 }
 
-fn shown(amount: u128, token: Address) -> String {
+pub(crate) fn shown(amount: u128, token: Address) -> String {
     if token == Address::ZERO {
         format_eth(amount)
     } else {
@@ -309,11 +321,6 @@ async fn submit(
         v,
     );
     Ok(())
-}
-
-async fn withdrawal_info(ctx: &Ctx, index: u64, verifier: Option<&str>) -> anyhow::Result<Value> {
-    let base = verifier.unwrap_or(&ctx.cli.sequencer).to_string();
-    ctx.get(&base, &format!("/v1/withdrawals/{index}")).await
 }
 
 async fn run(ctx: Ctx) -> anyhow::Result<()> {
@@ -377,7 +384,7 @@ async fn run(ctx: Ctx) -> anyhow::Result<()> {
         }
         Command::Deposit { amount, to, token } => {
             let amount = amount_arg(amount)?;
-            let l1 = ctx.l1()?;
+            let l1 = ctx.l1().await?;
             let to = to.unwrap_or(l1.account());
             let index = match token {
                 None => l1.deposit_eth(to, U256::from(amount)).await?,
@@ -405,65 +412,13 @@ async fn run(ctx: Ctx) -> anyhow::Result<()> {
         }
         Command::ForceWithdraw { amount, token } => {
             let amount = amount_arg(amount)?;
-            let index = ctx.l1()?.force_withdraw(*token, amount).await?;
+            let index = ctx.l1().await?.force_withdraw(*token, amount).await?;
             ctx.out(
                 format!("forced withdrawal of {} requested on L1 (inbox entry {index}); the next batch must include it", shown(amount, *token)),
                 json!({ "inboxIndex": index }),
             );
         }
-        Command::Withdrawals(WithdrawalsCommand::Show { index, verifier }) => {
-            let v = withdrawal_info(&ctx, *index, verifier.as_deref()).await?;
-            let amount: u128 = v["amount"].as_str().unwrap_or("0").parse().unwrap_or(0);
-            let token: Address =
-                v["token"].as_str().unwrap_or_default().parse().unwrap_or_default();
-            ctx.out(
-                format!(
-                    "withdrawal {index}: {} to {}\n  batch {} ({})",
-                    shown(amount, token),
-                    v["recipient"].as_str().unwrap_or("?"),
-                    v["batch"],
-                    v["batchStatus"].as_str().unwrap_or("?")
-                ),
-                v,
-            );
-        }
-        Command::Withdrawals(WithdrawalsCommand::Finalize { index, verifier }) => {
-            let v = withdrawal_info(&ctx, *index, verifier.as_deref()).await?;
-            let batch = v["batch"].as_u64().context("no batch in the withdrawal answer")?;
-            let l1 = ctx.l1()?;
-            if l1.is_withdrawal_spent(*index).await? {
-                bail!("withdrawal {index} has already been paid");
-            }
-            if !l1.is_final(batch).await? {
-                let header = l1.batch(batch).await?;
-                let ready = header.timestamp + l1.deployment().params.challenge_period_secs;
-                let now = l1.head_timestamp().await?;
-                bail!(
-                    "withdrawal {index} is in batch {batch}, which is not final yet: its challenge period ends at L1 time {ready} (in {} s){}",
-                    ready.saturating_sub(now),
-                    if ready <= now { "; it becomes final once batches before it are and no game is open" } else { "" }
-                );
-            }
-            let recipient: Address = v["recipient"].as_str().context("recipient")?.parse()?;
-            let token: Address = v["token"].as_str().context("token")?.parse()?;
-            let amount: u128 = v["amount"].as_str().context("amount")?.parse()?;
-            let siblings: Vec<B256> = v["siblings"]
-                .as_array()
-                .context("siblings")?
-                .iter()
-                .map(|s| s.as_str().unwrap_or_default().parse())
-                .collect::<Result<_, _>>()?;
-            let receipt =
-                l1.finalize_withdrawal(batch, *index, recipient, token, amount, siblings).await?;
-            ctx.out(
-                format!(
-                    "withdrawal {index} paid: {} to {recipient} (L1 tx {})",
-                    shown(amount, token),
-                    receipt.transaction_hash
-                ),
-                json!({ "index": index, "l1Tx": receipt.transaction_hash }),
-            );
-        }
+        Command::Withdrawals(command) => withdrawals::run(&ctx, command).await?,
         Command::Tx { hash } => {
             let v = ctx.get(&ctx.cli.sequencer, &format!("/v1/transactions/{hash}")).await?;
             ctx.out(
@@ -498,8 +453,7 @@ async fn run(ctx: Ctx) -> anyhow::Result<()> {
             ctx.out(if lines.is_empty() { "no batches yet".into() } else { lines.join("\n") }, v);
         }
         Command::Games => {
-            let d = ctx.deployment()?;
-            let l1 = L1Client::connect(&ctx.cli.l1_rpc, PrivateKeySigner::random(), d)?;
+            let l1 = ctx.l1_reader().await?;
             let count = l1.game_count().await?;
             let mut lines = Vec::new();
             let mut all = Vec::new();
