@@ -176,6 +176,8 @@ impl Proposer {
             ProposerRound::SequencerActive if self.last.is_some() => {
                 tracing::info!("the sequencer is active: the fallback proposer stands by")
             }
+            // Right after a proposal it waits for its own batch to be derived: not news.
+            ProposerRound::Behind if matches!(self.last, Some(ProposerRound::Proposed(_))) => {}
             ProposerRound::Behind => tracing::info!(
                 "escape hatch open, but the verifier has not agreed with every batch on L1: not proposing"
             ),
@@ -333,6 +335,16 @@ impl Proposer {
         match self.l1.append_batch(&[], end, root).await {
             Ok((index, receipt)) => {
                 self.metrics.batches_proposed.inc();
+                if index != tip.count {
+                    // Another staked party's batch landed first, in the same block: L1 does not
+                    // check a pre-state, so this one claims a root built on a stale tip. The
+                    // follower will dispute it and the challenger challenge it, as for anyone.
+                    tracing::error!(
+                        batch = index,
+                        built_on = tip.count,
+                        "raced another poster: the fallback batch was built on a stale tip and will be challenged"
+                    );
+                }
                 tracing::info!(
                     batch = index,
                     inbox_start = start,
@@ -409,6 +421,16 @@ impl Proposer {
         let now = self.l1.head_timestamp().await?;
         for id in self.defending.clone() {
             let g = self.l1.game(id).await?;
+            if self.shared.chain.read().dispute().is_some_and(|d| d.id == g.batch_id) {
+                // Only after a race (see `propose`): its root is wrong, so it must lose.
+                tracing::error!(
+                    game = id,
+                    batch = g.batch_index,
+                    "not defending a fallback batch this verifier disputes"
+                );
+                self.defending.remove(&id);
+                continue;
+            }
             match g.status {
                 GameStatus::AsserterTurn if now < g.deadline => self.dissect(&g).await?,
                 GameStatus::AsserterTurn => {
