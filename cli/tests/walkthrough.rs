@@ -1,5 +1,5 @@
 //! The README's walkthrough, run by driving the real `keel` binary: `keel devnet`, then balance,
-//! deposit, transfer, withdraw, withdrawals show/finalize, tx, batches — as a user types them
+//! deposit, transfer, withdraw, withdrawals list/show/finalize, tx, batches — as a user types them
 //! (only the ports differ, through the documented environment variables).
 
 use std::{
@@ -182,6 +182,8 @@ fn the_readme_walkthrough_works() {
     // Not final yet: finalize says when it will be.
     let hash = w["hash"].as_str().expect("hash").to_string();
     until(30, || (keel_json(&net, &["tx", &hash])["status"] == "posted").then_some(()));
+    let (ok, out, err) = keel(&net, &["withdrawals", "list"]);
+    assert!(ok && out.contains("#0") && out.contains("posted: final after"), "{out}{err}");
     let (ok, _, err) = keel(&net, &["withdrawals", "finalize", "--index", "0"]);
     assert!(!ok && err.contains("not final yet"), "{err}");
 
@@ -209,6 +211,8 @@ fn the_readme_walkthrough_works() {
     assert!(after > before + 2 * eth - eth / 100 && after < before + 2 * eth, "{before} → {after}");
     let (ok, _, err) = keel(&net, &["withdrawals", "finalize", "--index", "0"]);
     assert!(!ok && err.contains("already been paid"), "{err}");
+    let (ok, out, err) = keel(&net, &["withdrawals", "list"]);
+    assert!(ok && out.contains("#0") && out.contains("paid on L1"), "{out}{err}");
 
     let (ok, out, _) = keel(&net, &["batches"]);
     assert!(ok && out.contains("final"), "{out}");
