@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Keel's build and tests need on a fresh Debian/Ubuntu machine with Rust and Node:
-# the pinned L1 toolchain (anvil, forge, cast, solc-js) from npm into contracts/node_modules.
+# the pinned L1 toolchain (anvil, forge, cast, solc-js) from npm into contracts/node_modules,
+# PostgreSQL's server package, and headless Chromium for the status page test.
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,19 @@ if ! have_pg; then
     echo "setup: PostgreSQL's server binaries are missing: install them (e.g. 'sudo apt-get install postgresql')," >&2
     echo "       or set KEEL_PG_BIN to a folder holding initdb and pg_ctl" >&2
     exit 1
+  fi
+fi
+
+# Headless Chromium (Debian's `chromium` package): the status page test loads the sequencer's
+# page at / in it. Only that test needs it, so a missing one is reported, not fatal here; the
+# test itself fails and points back to this script.
+if [ ! -x /usr/bin/chromium ] && [ -z "${KEEL_CHROMIUM:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Chromium for the status page test (apt-get install chromium)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: /usr/bin/chromium is missing: the status page test needs it; install it" >&2
+    echo "       (e.g. 'sudo apt-get install chromium'), or set KEEL_CHROMIUM to a Chromium binary" >&2
   fi
 fi
 

@@ -60,6 +60,8 @@ pub struct ApiState {
     pub feed: tokio::sync::broadcast::Sender<keel_store::StoredTransaction>,
     /// Turns true when the service shuts down (long-lived connections close then).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The status page's cached view of L1.
+    pub status: crate::status::StatusView,
 }
 
 /// An API error: status, machine-readable code, human message, and optional details.
@@ -101,7 +103,7 @@ impl ApiError {
         )
     }
 
-    fn unavailable(context: &str, error: impl std::fmt::Display) -> Self {
+    pub(crate) fn unavailable(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::warn!(%error, "{context}");
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -158,6 +160,8 @@ impl From<Rejection> for ApiError {
 /// The router.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/", get(crate::status::page))
+        .route("/v1/status", get(crate::status::status))
         .route("/v1/transactions", post(submit_one))
         .route("/v1/transactions/list", post(submit_list))
         .route("/v1/transactions/{hash}", get(transaction))
@@ -695,7 +699,7 @@ struct BatchesQuery {
     limit: Option<u32>,
 }
 
-fn batch_json(b: &keel_store::StoredBatch) -> Value {
+pub(crate) fn batch_json(b: &keel_store::StoredBatch) -> Value {
     json!({
         "index": b.index,
         "inboxStart": b.inbox_start,

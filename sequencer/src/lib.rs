@@ -5,6 +5,7 @@
 //! - [`pipeline`]: apply in order and group-commit before acknowledging.
 //! - [`api`]: the HTTP API.
 //! - [`poster`], [`inbox`], [`defender`]: the L1 tasks.
+//! - [`status`]: the status page at `/` and the snapshot it reads, `/v1/status`.
 //! - [`node`]: configuration and assembly of the whole service.
 //! - [`fault`]: fault injection for adversarial tests (refused outside a local anvil).
 
@@ -17,3 +18,4 @@ pub mod metrics;
 pub mod node;
 pub mod pipeline;
 pub mod poster;
+pub mod status;

@@ -146,6 +146,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
     check_against_l1(&l1, &chain).await?;
     let chain = Arc::new(RwLock::new(chain));
     let metrics = Metrics::new();
+    let status = crate::status::StatusView::spawn(l1.clone(), cfg.l1_poll);
     let pipeline::Pipeline { submissions, durable, feed, apply, commit } = pipeline::spawn(
         chain.clone(),
         ledger.clone(),
@@ -192,6 +193,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         durable,
         feed,
         shutdown: shutdown_rx.clone(),
+        status,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
