@@ -1,6 +1,8 @@
 //! The defender: answers every game against this sequencer's batches by dissecting with the
-//! true intermediate roots, replayed from the state before the batch. Games are found by
-//! scanning the ChallengeManager, so a restart mid-game simply picks them up again.
+//! true intermediate roots, replayed from the state before the batch; times out a challenger
+//! that misses its deadline (so a bond against an honest batch is lost to the sequencer); and
+//! withdraws what the ChallengeManager credits it. Games are found by scanning the
+//! ChallengeManager, so a restart mid-game simply picks them up again.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -17,13 +19,14 @@ use keel_l1::{GameInfo, GameStatus, L1Client};
 use keel_store::Ledger;
 use parking_lot::RwLock;
 
-use crate::{chain::Chain, metrics::Metrics};
+use crate::{chain::Chain, fault::Faults, metrics::Metrics};
 
 /// Defend until `shutdown` fires.
 pub async fn run(
     l1: L1Client,
     ledger: Ledger,
     chain: Arc<RwLock<Chain>>,
+    faults: Arc<Faults>,
     metrics: Metrics,
     poll: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -32,6 +35,7 @@ pub async fn run(
         l1,
         ledger,
         chain,
+        faults,
         watched: BTreeSet::new(),
         next_game: 0,
         roots: HashMap::new(),
@@ -52,6 +56,7 @@ struct Defender {
     l1: L1Client,
     ledger: Ledger,
     chain: Arc<RwLock<Chain>>,
+    faults: Arc<Faults>,
     watched: BTreeSet<u64>,
     next_game: u64,
     /// `R_0 … R_n` per batch id, computed once per batch.
@@ -64,15 +69,29 @@ impl Defender {
         self.watched.extend(self.next_game..count);
         self.next_game = count;
         let us = self.l1.account();
+        let now = self.l1.head_timestamp().await?;
         for id in self.watched.clone() {
             let game = self.l1.game(id).await?;
             if game.is_over() || game.asserter != us {
                 self.watched.remove(&id);
                 continue;
             }
-            if game.status == GameStatus::AsserterTurn {
-                self.answer(&game).await?;
+            match game.status {
+                GameStatus::AsserterTurn if self.faults.silent_defender() => {
+                    tracing::warn!(game = id, "FAULT: the defender stays silent");
+                }
+                GameStatus::AsserterTurn => self.answer(&game).await?,
+                // L1 checks block.timestamp > deadline; the next block is later than the head.
+                GameStatus::ChallengerTurn if now > game.deadline => {
+                    self.l1.timeout(id).await?;
+                    tracing::info!(game = id, "the challenger missed its deadline: timed out");
+                }
+                _ => {}
             }
+        }
+        if !self.l1.credits(us).await?.is_zero() {
+            self.l1.withdraw_credits().await?;
+            tracing::info!("withdrew what the ChallengeManager credited (forfeited bonds)");
         }
         Ok(self.watched.len())
     }
@@ -98,11 +117,19 @@ impl Defender {
         Ok(())
     }
 
-    /// Replay batch `index` step by step from the state before it.
+    /// Replay batch `index` step by step from the state before it (or, with fault injection,
+    /// the dishonest roots that were posted for it).
     async fn replay(&self, index: u64) -> anyhow::Result<Vec<B256>> {
         let records = self.ledger.batch_records(index).await?;
         let chain = self.chain.clone();
+        let claimed_on_l1 = self.l1.batch(index).await?.postStateRoot;
+        let faults = self.faults.clone();
         tokio::task::spawn_blocking(move || {
+            let claim = faults.claim(&chain.read(), index, &records)?;
+            if let Some(claim) = claim.filter(|c| c.roots.last() == Some(&claimed_on_l1)) {
+                tracing::warn!(batch = index, "FAULT: defending the dishonest roots");
+                return Ok(claim.roots);
+            }
             let chain = chain.read();
             let batch = chain
                 .batches()

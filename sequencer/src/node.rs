@@ -155,14 +155,15 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         cfg.queue_capacity,
     );
 
-    let faults = Arc::new(Faults::from_env(deployment.l1_chain_id)?);
+    let faults = Arc::new(Faults::from_env(deployment.l1_chain_id, l1.account())?);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(poster::run(
             l1.clone(),
             ledger.clone(),
             metrics.clone(),
-            faults,
+            faults.clone(),
+            chain.clone(),
             shutdown_rx.clone(),
         )),
         tokio::spawn(inbox::run(
@@ -178,6 +179,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
             l1,
             ledger.clone(),
             chain.clone(),
+            faults,
             metrics.clone(),
             cfg.l1_poll,
             shutdown_rx.clone(),

@@ -11,7 +11,11 @@ use std::time::Duration;
 use keel_l1::{L1Client, L1Error};
 use keel_store::{BatchState, Ledger};
 
-use crate::{fault::Faults, metrics::Metrics};
+use crate::{
+    chain::Chain,
+    fault::{ClaimError, Faults},
+    metrics::Metrics,
+};
 
 /// Most batches finalized in one transaction.
 const MAX_FINALIZE: u64 = 256;
@@ -25,11 +29,12 @@ pub async fn run(
     ledger: Ledger,
     metrics: Metrics,
     faults: std::sync::Arc<Faults>,
+    chain: std::sync::Arc<parking_lot::RwLock<Chain>>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut backoff = POLL;
     loop {
-        match round(&l1, &ledger, &metrics, &faults).await {
+        match round(&l1, &ledger, &metrics, &faults, &chain).await {
             Ok(()) => backoff = POLL,
             Err(e) => {
                 tracing::warn!(error = %e, "batch poster round failed; retrying");
@@ -52,6 +57,9 @@ pub enum PostError {
     /// The ledger failed.
     #[error(transparent)]
     Store(#[from] keel_store::StoreError),
+    /// A fault injection does not fit the batch (tests only).
+    #[error(transparent)]
+    Fault(#[from] ClaimError),
     /// L1 holds a batch that is not ours at an index we own: something is badly wrong.
     #[error("L1 batch {index} has root {on_l1}, the ledger has {ours}")]
     Fork {
@@ -70,6 +78,7 @@ pub async fn round(
     ledger: &Ledger,
     metrics: &Metrics,
     faults: &Faults,
+    chain: &parking_lot::RwLock<Chain>,
 ) -> Result<(), PostError> {
     let on_l1 = l1.batch_count().await?;
     let dropped = ledger.mark_unposted_from(on_l1).await?;
@@ -94,10 +103,22 @@ pub async fn round(
     }
     if let Some(next) = window.iter().find(|b| b.index == on_l1) {
         if next.state == BatchState::Closed {
-            let root = faults.root_to_post(next.index, next.post_root.unwrap_or_default());
-            let records = ledger.batch_records(next.index).await?;
+            let mut root = next.post_root.unwrap_or_default();
+            let mut records = ledger.batch_records(next.index).await?;
+            let dishonest = faults.dishonest_posting_due(next.index);
+            if dishonest {
+                let claim = faults.claim(&chain.read(), next.index, &records)?;
+                if let Some(claim) = claim {
+                    tracing::warn!(batch = next.index, "FAULT: posting a dishonest batch");
+                    root = claim.roots.last().copied().unwrap_or_default();
+                    records = claim.records;
+                }
+            }
             let started = std::time::Instant::now();
             let (index, receipt) = l1.append_batch(&records, next.inbox_end, root).await?;
+            if dishonest {
+                faults.posted_dishonestly(index);
+            }
             metrics.post_seconds.observe(started.elapsed().as_secs_f64());
             metrics.post_gas.observe(receipt.gas_used as f64);
             metrics.batches_posted.inc();

@@ -1,220 +1,164 @@
-//! A dishonest sequencer is caught: the real `keel-sequencer` binary, with fault injection, posts
-//! a batch with a wrong root; the real `keel-verifier` binary, deriving everything from L1,
-//! challenges it and wins the dissection game by a one-step proof; the batch is removed, the
-//! sequencer's stake is slashed, and after it stakes again it re-posts the batch honestly and
-//! the chain goes on with the verifier agreeing.
-//!
-//! The binaries are built by `cargo test --workspace` / `cargo nextest run --workspace`.
+//! A dishonest sequencer is caught. The real `keel-sequencer` binary, with fault injection,
+//! posts a batch whose claimed roots are false — diverging at the first inbox step, the first
+//! transaction, a middle step or the last step; applying a transfer with a bad signature;
+//! crediting a deposit twice; skipping a forced withdrawal. The real `keel-verifier` binary,
+//! deriving everything from L1, challenges and wins by a one-step proof of exactly the step
+//! where the lie starts; the batch and every later one are removed, the sequencer's stake is
+//! slashed and the challenger paid; after the sequencer stakes again it re-posts honestly, the
+//! chain goes on, and a withdrawal is paid once — never from the removed batch.
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use alloy::primitives::{Address, U256};
+use keel_e2e::{transfer, withdraw, System, ETH, SEQUENCER, VERIFIER};
+use keel_l1::GameStatus;
 
-use alloy::{
-    primitives::{Address, B256, U256},
-    signers::local::PrivateKeySigner,
-};
-use keel_core::tx::{Domain, SecretKey, Transaction, TxKind};
-use keel_l1::{
-    client::connect_http, deploy, devnode::spawn_anvil, GameStatus, L1Client, RollupParams,
-};
-use keel_store::PgCluster;
-use serde_json::{json, Value};
-
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/<name>
-    let exe = std::env::current_exe().expect("test path");
-    let path = exe.parent().and_then(|d| d.parent()).expect("target dir").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo test --workspace` (or nextest --workspace)",
-        path.display()
+/// What every won fraud proof must show: game `id` won by the verifier at step `step` of batch
+/// `batch`, every batch from `batch` on removed, the stake slashed, the challenger paid.
+async fn assert_caught(sys: &System, id: u64, batch: u64, step: u64) {
+    let g = sys.until_game_over(id, 180).await;
+    assert_eq!(g.status, GameStatus::ChallengerWon, "the verifier wins");
+    assert_eq!(g.challenger, sys.address(VERIFIER));
+    assert_eq!(g.batch_index, batch);
+    assert_eq!((g.lo, g.hi), (step, step + 1), "the game ends at the step where the lie starts");
+    let l1 = sys.l1(SEQUENCER);
+    assert_eq!(l1.batch_count().await.expect("rpc"), batch, "the batch and all later removed");
+    assert_eq!(l1.stake_of(sys.address(SEQUENCER)).await.expect("rpc"), U256::ZERO, "slashed");
+    let share = sys.params.required_stake_wei * U256::from(sys.params.challenger_share_bps)
+        / U256::from(10_000);
+    assert_eq!(
+        sys.credited_to(sys.address(VERIFIER)).await,
+        sys.params.challenge_bond_wei + share,
+        "the challenger gets its bond back and its share of the stake"
     );
-    path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-fn hex_key(s: &PrivateKeySigner) -> String {
-    format!("0x{}", alloy::hex::encode(s.to_bytes()))
-}
-
-async fn until<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not reached within {secs} s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Batch 0 = a deposit and five transactions (the fifth a withdrawal), batch 1 = one more
+/// transfer; batch 0's roots diverge at `at`, which is step `step`.
+async fn wrong_root_diverging_at(at: &str, step: u64) {
+    let sys = System::start().await;
+    let seq = sys.sequencer(Some(&format!("wrong-root@0:{at}")), 5, 3_000).await;
+    let (user, recipient) = (1, Address::repeat_byte(0xAB));
+    sys.deposit_and_wait(&seq, user, ETH).await;
+    for nonce in 0..4 {
+        sys.submit(&seq, user, transfer(Address::repeat_byte(0x10 + nonce as u8), 1_000, nonce))
+            .await;
     }
-}
+    sys.submit(&seq, user, withdraw(recipient, ETH / 10, 4)).await;
+    sys.submit(&seq, user, transfer(Address::repeat_byte(0x20), 1_000, 5)).await;
+    sys.until_batches(2).await;
+    let l1 = sys.l1(SEQUENCER);
+    let b0 = l1.batch(0).await.expect("batch 0");
+    assert_eq!((b0.inboxEnd - b0.inboxStart, b0.txCount), (1, 5), "batch 0 as planned");
 
-async fn get(http: &reqwest::Client, url: String) -> Option<Value> {
-    http.get(url).send().await.ok()?.json().await.ok()
+    // The verifier starts after both batches are on L1, so both are removed by its win.
+    let verifier = sys.verifier("verifier", VERIFIER, None).await;
+    assert_caught(&sys, 0, 0, step).await;
+    let removed = l1.batch(0).await;
+    assert!(removed.is_err(), "batch 0 is gone");
+    assert!(
+        sys.l1(user)
+            .finalize_withdrawal(0, 0, recipient, Address::ZERO, ETH / 10, vec![])
+            .await
+            .is_err(),
+        "no withdrawal can be paid from a removed batch"
+    );
+
+    // The sequencer stakes again and re-posts both batches honestly.
+    l1.stake(sys.params.required_stake_wei).await.expect("stake again");
+    sys.until_verifier_agrees(&verifier, 2).await;
+    let ours = sys.get(format!("{}/v1/batches/0", seq.url)).await.expect("batch");
+    let root = l1.batch(0).await.expect("batch 0").postStateRoot;
+    assert_eq!(ours["postStateRoot"], serde_json::json!(root), "the true root is on L1 now");
+    assert_eq!(l1.game_count().await.expect("rpc"), 1, "the honest batches are not challenged");
+
+    // Once final, the withdrawal is paid exactly once.
+    sys.skip_time(sys.params.challenge_period_secs + 1).await;
+    sys.until("batch 1 is final", 60, || async { l1.is_final(1).await.ok()?.then_some(()) }).await;
+    sys.finalize_withdrawal(&verifier, user, 0).await.expect("paid");
+    assert_eq!(sys.l1_balance(recipient).await, U256::from(ETH / 10));
+    assert!(sys.finalize_withdrawal(&verifier, user, 0).await.is_err(), "never twice");
+    assert_eq!(sys.l1_balance(recipient).await, U256::from(ETH / 10));
 }
 
 #[tokio::test]
-async fn a_wrong_root_from_the_sequencer_binary_is_caught_by_the_verifier_binary() {
-    let pg = PgCluster::start_temp().await.expect("postgres");
-    let seq_db = pg.create_database("sequencer").await.expect("db");
-    let ver_db = pg.create_database("verifier").await.expect("db");
-    let anvil = spawn_anvil(&[]).expect("anvil");
-    let signer = |i: usize| {
-        PrivateKeySigner::from_bytes(&B256::from_slice(&anvil.keys()[i].to_bytes())).expect("key")
-    };
-    let (seq_key, user_key, ver_key) = (signer(0), signer(1), signer(2));
-    let provider = connect_http(&anvil.endpoint(), seq_key.clone()).expect("url");
-    let params = RollupParams::devnet(1_000_001, seq_key.address(), Address::repeat_byte(0xFE));
-    let deployment = deploy(&provider, &params).await.expect("deploy");
-    let sequencer_l1 = L1Client::new(provider, seq_key.address(), deployment.clone());
-    sequencer_l1.stake(params.required_stake_wei).await.expect("stake");
-    let dir = tempfile::tempdir().expect("tmp");
-    let deployment_path = dir.path().join("deployment.json");
-    deployment.save(&deployment_path).expect("save");
+async fn a_root_diverging_at_the_first_inbox_step_is_caught() {
+    wrong_root_diverging_at("first-inbox", 0).await;
+}
 
-    let (seq_port, ver_port) = (free_port(), free_port());
-    let common = |cmd: &mut Command| {
-        cmd.env("KEEL_L1_RPC", anvil.endpoint())
-            .env("KEEL_DEPLOYMENT", &deployment_path)
-            .env("KEEL_CONFIRMATIONS", "0")
-            .env("KEEL_L1_POLL_MS", "100")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    };
-    let mut cmd = Command::new(binary("keel-sequencer"));
-    common(&mut cmd);
-    let _sequencer = Service(
-        cmd.env("DATABASE_URL", &seq_db)
-            .env("KEEL_SEQUENCER_KEY", hex_key(&seq_key))
-            .env("KEEL_LISTEN", format!("127.0.0.1:{seq_port}"))
-            .env("KEEL_BATCH_MAX_AGE_MS", "300")
-            .env("KEEL_ALLOW_FAULT_INJECTION", "yes-break-my-chain")
-            .env("KEEL_FAULT_WRONG_ROOT_AT_BATCH", "1")
-            .spawn()
-            .expect("sequencer"),
-    );
-    let mut cmd = Command::new(binary("keel-verifier"));
-    common(&mut cmd);
-    let _verifier = Service(
-        cmd.env("DATABASE_URL", &ver_db)
-            .env("KEEL_VERIFIER_KEY", hex_key(&ver_key))
-            .env("KEEL_LISTEN", format!("127.0.0.1:{ver_port}"))
-            .spawn()
-            .expect("verifier"),
-    );
-    let http = reqwest::Client::new();
-    let seq_url = format!("http://127.0.0.1:{seq_port}");
-    let ver_url = format!("http://127.0.0.1:{ver_port}");
-    until("both services ready", 60, || async {
-        let a = http.get(format!("{seq_url}/readyz")).send().await.ok()?.status().is_success();
-        let b = http.get(format!("{ver_url}/healthz")).send().await.ok()?.status().is_success();
-        (a && b).then_some(())
-    })
-    .await;
+#[tokio::test]
+async fn a_root_diverging_at_the_first_transaction_is_caught() {
+    wrong_root_diverging_at("first-transaction", 1).await;
+}
 
-    // Batch 0: a deposit. Batch 1 (the faulty one): transfers.
-    let user =
-        L1Client::connect(&anvil.endpoint(), user_key.clone(), deployment.clone()).expect("url");
-    user.deposit_eth(user.account(), U256::from(10u128.pow(18))).await.expect("deposit");
-    let who = user.account();
-    until("deposit credited", 30, || async {
-        let v = get(&http, format!("{seq_url}/v1/accounts/{who}")).await?;
-        (v["balances"]["0x0000000000000000000000000000000000000000"] != "0").then_some(())
-    })
-    .await;
-    until("batch 0 posted", 30, || async {
-        (sequencer_l1.batch_count().await.ok()? >= 1).then_some(())
-    })
-    .await;
-    let domain = Domain::new(deployment.chain_config());
-    let key = SecretKey::from_byte_array(user_key.to_bytes().0).expect("key");
-    for nonce in 0..6u64 {
-        let t = Transaction {
-            kind: TxKind::Transfer,
-            to: Address::repeat_byte(nonce as u8 + 1),
-            token: Address::ZERO,
-            amount: 1_000,
-            fee: 1,
-            nonce,
-        };
-        let body = json!({ "record": alloy::hex::encode_prefixed(domain.sign(&t, &key).0) });
-        let r =
-            http.post(format!("{seq_url}/v1/transactions")).json(&body).send().await.expect("http");
-        assert!(r.status().is_success(), "{:?}", r.text().await);
-    }
+#[tokio::test]
+async fn a_root_diverging_at_a_middle_step_is_caught() {
+    wrong_root_diverging_at("middle", 3).await;
+}
 
-    // The verifier challenges batch 1 and wins; the batch is removed and the stake slashed.
-    let game = until("the verifier challenges", 60, || async {
-        (sequencer_l1.game_count().await.ok()? >= 1).then_some(0u64)
-    })
-    .await;
-    let g = until("the game ends", 120, || async {
-        let g = sequencer_l1.game(game).await.ok()?;
-        g.is_over().then_some(g)
-    })
-    .await;
-    assert_eq!(g.status, GameStatus::ChallengerWon);
-    assert_eq!(g.batch_index, 1);
-    assert_eq!(g.challenger, ver_key.address());
+#[tokio::test]
+async fn a_root_diverging_at_the_last_step_is_caught() {
+    wrong_root_diverging_at("last", 5).await;
+}
+
+#[tokio::test]
+async fn a_transfer_with_a_bad_signature_applied_is_caught() {
+    let sys = System::start().await;
+    let victim = 1;
+    let fault = format!("bad-signature@0:{}", sys.address(victim));
+    let seq = sys.sequencer(Some(&fault), 2, 3_000).await;
+    sys.deposit_and_wait(&seq, victim, ETH).await;
+    sys.submit(&seq, victim, transfer(Address::repeat_byte(0x10), 1_000, 0)).await;
+    sys.submit(&seq, victim, transfer(Address::repeat_byte(0x11), 1_000, 1)).await;
+    sys.until_batches(1).await;
+    let l1 = sys.l1(SEQUENCER);
+    assert_eq!(l1.batch(0).await.expect("batch 0").txCount, 3, "posted with a forged record");
+
+    let verifier = sys.verifier("verifier", VERIFIER, None).await;
+    // Steps: the deposit, two transfers, then the forged record (step 3).
+    assert_caught(&sys, 0, 0, 3).await;
+    l1.stake(sys.params.required_stake_wei).await.expect("stake again");
+    sys.until_verifier_agrees(&verifier, 1).await;
+    assert_eq!(l1.batch(0).await.expect("batch 0").txCount, 2, "re-posted without the forgery");
+    let left = U256::from(ETH - 2 * 1_001);
+    assert_eq!(sys.l2_balance(&seq, sys.address(victim), Address::ZERO).await, left);
+    assert_eq!(sys.l2_balance(&seq, sys.address(SEQUENCER), Address::ZERO).await, U256::ZERO);
+}
+
+#[tokio::test]
+async fn a_deposit_credited_twice_is_caught() {
+    let sys = System::start().await;
+    let seq = sys.sequencer(Some("double-deposit@0"), 1, 3_000).await;
+    let _verifier = sys.verifier("verifier", VERIFIER, None).await;
+    sys.deposit_and_wait(&seq, 1, ETH).await;
+    sys.submit(&seq, 1, transfer(Address::repeat_byte(0x10), 1_000, 0)).await;
+    // Steps: the deposit (step 0, credited twice in the claim), then the transfer.
+    assert_caught(&sys, 0, 0, 0).await;
+}
+
+#[tokio::test]
+async fn a_skipped_forced_withdrawal_is_caught_and_then_paid() {
+    let sys = System::start().await;
+    let seq = sys.sequencer(Some("skip-forced-withdrawal@1"), 10, 1_000).await;
+    let verifier = sys.verifier("verifier", VERIFIER, None).await;
+    let user = 1;
+    sys.deposit_and_wait(&seq, user, ETH).await;
+    sys.until_batches(1).await;
+    let amount = 3 * ETH / 10;
+    sys.l1(user).force_withdraw(Address::ZERO, amount).await.expect("forced withdrawal");
+    // Batch 1 holds only the forced withdrawal; the claim skips it.
+    assert_caught(&sys, 0, 1, 0).await;
+
+    let l1 = sys.l1(SEQUENCER);
+    l1.stake(sys.params.required_stake_wei).await.expect("stake again");
+    sys.until_verifier_agrees(&verifier, 2).await;
+    sys.skip_time(sys.params.challenge_period_secs + 1).await;
+    sys.until("batch 1 is final", 60, || async { l1.is_final(1).await.ok()?.then_some(()) }).await;
+    let before = sys.l1_balance(sys.address(user)).await;
+    sys.finalize_withdrawal(&verifier, user, 0).await.expect("paid");
+    let gained = sys.l1_balance(sys.address(user)).await - before;
+    let gas_allowance = U256::from(ETH / 1_000);
+    assert!(gained + gas_allowance > U256::from(amount), "paid {gained} of {amount}");
     assert_eq!(
-        sequencer_l1.stake_of(seq_key.address()).await.expect("rpc"),
-        U256::ZERO,
-        "stake slashed"
+        sys.l2_balance(&seq, sys.address(user), Address::ZERO).await,
+        U256::from(ETH - amount)
     );
-    let status = until("the verifier counts the win", 30, || async {
-        let v = get(&http, format!("{ver_url}/v1/status")).await?;
-        (v["games"]["won"] == 1).then_some(v)
-    })
-    .await;
-    assert_eq!(status["games"]["lost"], 0);
-
-    // The sequencer stakes again, re-posts batch 1 honestly, and the chain goes on; the
-    // verifier agrees with every batch and does not challenge again.
-    sequencer_l1.stake(params.required_stake_wei).await.expect("stake again");
-    let t = Transaction {
-        kind: TxKind::Transfer,
-        to: Address::repeat_byte(0x77),
-        token: Address::ZERO,
-        amount: 1,
-        fee: 0,
-        nonce: 6,
-    };
-    let body = json!({ "record": alloy::hex::encode_prefixed(domain.sign(&t, &key).0) });
-    assert!(http
-        .post(format!("{seq_url}/v1/transactions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("http")
-        .status()
-        .is_success());
-    until("the chain goes on and the verifier agrees with all of it", 90, || async {
-        let count = sequencer_l1.batch_count().await.ok()?;
-        let v = get(&http, format!("{ver_url}/v1/status")).await?;
-        let agreed = v["batches"]["agreedUpTo"].as_u64()?;
-        (count >= 3 && agreed + 1 == count && v["firstMismatch"].is_null()).then_some(())
-    })
-    .await;
-    assert_eq!(sequencer_l1.game_count().await.expect("rpc"), 1, "no second challenge");
-    let header = sequencer_l1.batch(1).await.expect("rpc");
-    assert_ne!(header.postStateRoot, g.root_hi, "batch 1 now carries the true root");
 }

@@ -18,6 +18,7 @@ use keel_core::{dissection::first_disputed_segment, witness::prove_batch_step, U
 use keel_l1::{GameInfo, GameStatus, L1Client, L1Error};
 
 use crate::{
+    fault::ChallengerFault,
     metrics::Metrics,
     shared::{GameSummary, GamesView, Shared},
 };
@@ -61,6 +62,10 @@ pub struct Challenger {
     ended: HashMap<u64, (u64, GameStatus)>,
     /// Batch ids it has said it will not challenge (said once, not every round).
     given_up: HashSet<u64>,
+    /// Fault injection (tests only): how this challenger cheats.
+    fault: ChallengerFault,
+    /// Whether the dishonest challenge of an agreed batch was made.
+    cheated: bool,
 }
 
 impl Challenger {
@@ -74,7 +79,15 @@ impl Challenger {
             watched: BTreeMap::new(),
             ended: HashMap::new(),
             given_up: HashSet::new(),
+            fault: ChallengerFault::None,
+            cheated: false,
         }
+    }
+
+    /// Make this challenger dishonest (fault injection for tests; see [`crate::fault`]).
+    pub fn with_fault(mut self, fault: ChallengerFault) -> Self {
+        self.fault = fault;
+        self
     }
 
     /// Play until `shutdown` fires.
@@ -216,6 +229,10 @@ impl Challenger {
             }
             return Ok(());
         }
+        if self.fault == ChallengerFault::Silent {
+            tracing::warn!(game = g.id, "FAULT: the challenger stays silent");
+            return Ok(());
+        }
         match g.status {
             GameStatus::AsserterTurn => {
                 // L1 checks block.timestamp > deadline; the next block is later than the head.
@@ -231,6 +248,14 @@ impl Challenger {
                     return Ok(());
                 }
                 let Some(d) = dispute else {
+                    if matches!(self.fault, ChallengerFault::ChallengeAgreed { .. }) {
+                        // Nothing here is false: pick a segment at random-ish, never prove.
+                        if g.hi - g.lo > 1 {
+                            self.l1.select(g.id, 0).await?;
+                            tracing::warn!(game = g.id, "FAULT: selected a segment it agrees with");
+                        }
+                        return Ok(());
+                    }
                     return Err(ChallengeError::Game {
                         game: g.id,
                         reason: format!(
@@ -287,6 +312,16 @@ impl Challenger {
     /// Bond against the disputed batch if no game of ours is open on it, it is not final and its
     /// challenge period has not ended. Returns the new game.
     async fn maybe_challenge(&mut self, now: u64) -> Result<Option<u64>, ChallengeError> {
+        if let ChallengerFault::ChallengeAgreed { batch } = self.fault {
+            if !self.cheated && batch < self.l1.batch_count().await? {
+                let game = self.l1.challenge(batch).await?;
+                self.cheated = true;
+                self.watched.insert(game, self.l1.batch(batch).await?.id);
+                self.next_game = self.next_game.max(game + 1);
+                tracing::warn!(game, batch, "FAULT: challenged a batch this verifier agrees with");
+                return Ok(Some(game));
+            }
+        }
         let Some(d) = self.shared.chain.read().dispute().cloned() else { return Ok(None) };
         if self.watched.values().any(|&b| b == d.id) {
             return Ok(None);

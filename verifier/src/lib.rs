@@ -7,6 +7,7 @@
 //! - [`store`]: what it keeps in Postgres, so a restart resumes where it stopped.
 //! - [`follower`]: derivation from L1 and re-execution.
 //! - [`challenger`]: the dispute games.
+//! - [`fault`]: fault injection for adversarial tests (refused outside a local anvil).
 //! - [`proposer`]: the fallback proposer of the escape hatch (off unless configured).
 //! - [`shared`]: what the tasks and the API share (chain, L1 view, games).
 //! - [`api`], [`metrics`]: the HTTP API and Prometheus metrics.
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod chain;
 pub mod challenger;
+pub mod fault;
 pub mod derive;
 pub mod follower;
 pub mod metrics;

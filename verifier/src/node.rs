@@ -188,7 +188,8 @@ pub async fn start(cfg: VerifierConfig) -> anyhow::Result<RunningVerifier> {
                 let proposer = Proposer::new(l1.clone(), shared.clone(), metrics.clone());
                 tasks.push(tokio::spawn(proposer.run(cfg.follower.poll, shutdown_rx.clone())));
             }
-            let challenger = Challenger::new(l1, shared.clone(), metrics.clone());
+            let fault = crate::fault::ChallengerFault::from_env(deployment.l1_chain_id)?;
+            let challenger = Challenger::new(l1, shared.clone(), metrics.clone()).with_fault(fault);
             tasks.push(tokio::spawn(challenger.run(cfg.follower.poll, shutdown_rx.clone())));
         }
         None => tracing::warn!(
