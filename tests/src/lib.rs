@@ -211,14 +211,23 @@ impl System {
     /// challenges with dev key `key`, with a fault injection if `fault` is given; waits until
     /// it is up.
     pub async fn verifier(&self, name: &str, key: usize, fault: Option<&str>) -> Service {
+        let fault = fault
+            .map(|f| [("KEEL_FAULT", f), ("KEEL_ALLOW_FAULT_INJECTION", "yes-break-my-chain")]);
+        self.verifier_with(name, key, fault.as_ref().map_or(&[][..], |f| &f[..])).await
+    }
+
+    /// [`System::verifier`] with more settings (`KEEL_*` variables).
+    pub async fn verifier_with(
+        &self,
+        name: &str,
+        key: usize,
+        settings: &[(&str, &str)],
+    ) -> Service {
         let mut envs = vec![
             ("DATABASE_URL", self.database(name).await),
             ("KEEL_VERIFIER_KEY", hex_key(&self.signer(key))),
         ];
-        if let Some(f) = fault {
-            envs.push(("KEEL_FAULT", f.to_owned()));
-            envs.push(("KEEL_ALLOW_FAULT_INJECTION", "yes-break-my-chain".to_owned()));
-        }
+        envs.extend(settings.iter().map(|&(k, v)| (k, v.to_owned())));
         let service = self.command("keel-verifier", name, free_port(), &envs);
         self.until("the verifier is up", 60, || async {
             let r = self.http.get(format!("{}/healthz", service.url)).send().await.ok()?;
