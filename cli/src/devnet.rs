@@ -14,6 +14,9 @@ use keel_l1::{client::connect_http, deploy, devnode::spawn_anvil_on, L1Client, R
 use keel_sequencer::{node, pipeline::BatchPolicy};
 use keel_store::PgCluster;
 
+/// DevToken units minted on L1 to each dev account (a million tokens of 18 decimals).
+const DEV_TOKEN_MINT: u128 = 1_000_000 * 10u128.pow(18);
+
 /// The devnet's settings.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DevnetArgs {
@@ -127,12 +130,25 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     .await
     .context("starting the verifier")?;
 
+    // An ERC-20 to try token deposits with: every dev account holds DEV_TOKEN_MINT on L1.
+    let deployer = connect_http(&rpc, signer_of(&anvil, 0)?)?;
+    let dev_token = keel_l1::devnode::deploy_dev_token(&deployer, "Keel Dev Token", "DEV")
+        .await
+        .context("deploying the dev token")?;
     let mut accounts = Vec::new();
     for i in 1..=args.accounts {
         let signer = signer_of(&anvil, i)?;
         let user = L1Client::connect(&rpc, signer.clone(), deployment.clone())?;
         let amount = U256::from(args.deposit_eth) * U256::from(10u128.pow(18));
         user.deposit_eth(signer.address(), amount).await.context("funding a dev account")?;
+        keel_l1::devnode::mint_dev_token(
+            &deployer,
+            dev_token,
+            signer.address(),
+            U256::from(DEV_TOKEN_MINT),
+        )
+        .await
+        .context("minting the dev token")?;
         accounts.push((signer.address(), alloy::hex::encode_prefixed(signer.to_bytes())));
     }
 
@@ -143,7 +159,7 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         verifier.addr,
         &deployment_path,
         &deployment,
-        &accounts,
+        &DevAccounts { token: dev_token, accounts },
     );
     node::wait_for_signal().await?;
     tracing::info!("stopping: the sequencer finishes its in-flight commits first");
@@ -155,6 +171,12 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The funded dev accounts (address, private key) and the dev token they hold on L1.
+struct DevAccounts {
+    token: Address,
+    accounts: Vec<(Address, String)>,
+}
+
 #[allow(clippy::print_stdout)] // the banner is the command's output
 fn print_banner(
     args: &DevnetArgs,
@@ -163,8 +185,9 @@ fn print_banner(
     verifier: SocketAddr,
     deployment_path: &std::path::Path,
     d: &keel_l1::Deployment,
-    accounts: &[(Address, String)],
+    dev: &DevAccounts,
 ) {
+    let (dev_token, accounts) = (dev.token, &dev.accounts);
     println!();
     println!("Keel devnet is running. Ctrl-C stops everything.");
     println!();
@@ -177,6 +200,9 @@ fn print_banner(
     println!("  Rollup            {}", d.rollup);
     println!("  Bridge            {}", d.bridge);
     println!("  ChallengeManager  {}", d.challenge_manager);
+    println!(
+        "  DevToken (ERC-20) {dev_token}   (each dev account holds {DEV_TOKEN_MINT} units on L1)"
+    );
     println!("  deployment file   {}", deployment_path.display());
     println!("  challenge period  {} s", d.params.challenge_period_secs);
     println!();
@@ -191,6 +217,7 @@ fn print_banner(
         println!("  keel balance");
         println!("  keel transfer --to 0x000000000000000000000000000000000000b0b0 --amount 1.5eth");
         println!("  keel withdraw --amount 2eth");
+        println!("  keel deposit --amount 1000 --token {dev_token}   # an ERC-20 deposit");
         println!(
             "  keel withdrawals finalize --index 0     # once its batch is final (~{} s)",
             d.params.challenge_period_secs

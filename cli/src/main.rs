@@ -68,7 +68,7 @@ enum Command {
         #[arg(long, default_value_t = Address::ZERO)]
         token: Address,
     },
-    /// Deposit on L1 into L2 (ETH, or an ERC-20 already approved to the Bridge).
+    /// Deposit on L1 into L2 (ETH, or an ERC-20: the Bridge is approved for the amount if needed).
     Deposit {
         /// Amount: wei/units, or e.g. `1.5eth`.
         #[arg(long)]
@@ -388,10 +388,23 @@ async fn run(ctx: Ctx) -> anyhow::Result<()> {
             let to = to.unwrap_or(l1.account());
             let index = match token {
                 None => l1.deposit_eth(to, U256::from(amount)).await?,
-                Some(t) => l1
-                    .deposit_erc20(*t, to, U256::from(amount))
-                    .await
-                    .context("depositing (approve the Bridge for this token first)")?,
+                Some(t) => {
+                    // The Bridge pulls the tokens: allow it this amount first when needed.
+                    if l1
+                        .bridge_allowance(*t)
+                        .await
+                        .context("reading the token's allowance (is it an ERC-20?)")?
+                        < U256::from(amount)
+                    {
+                        tracing::info!(token = %t, amount, "approving the Bridge for the deposit");
+                        l1.approve_bridge(*t, U256::from(amount))
+                            .await
+                            .context("approving the Bridge for the token")?;
+                    }
+                    l1.deposit_erc20(*t, to, U256::from(amount))
+                        .await
+                        .context("depositing the token (is the L1 balance enough?)")?
+                }
             };
             ctx.out(
                 format!("deposited {} for {to} on L1 (inbox entry {index}); it is credited on L2 within a few seconds", shown(amount, token.unwrap_or_default())),

@@ -19,6 +19,8 @@ struct Devnet {
     sequencer: String,
     verifier: String,
     deployment: String,
+    /// The devnet's ERC-20 (each dev account holds some on L1).
+    dev_token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -76,6 +78,12 @@ fn start_devnet() -> Devnet {
         sequencer: format!("http://127.0.0.1:{api_port}"),
         verifier: format!("http://127.0.0.1:{verifier_port}"),
         deployment: data_dir.join("deployment.json").display().to_string(),
+        dev_token: banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("DevToken (ERC-20)"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the banner names the dev token")
+            .to_string(),
         _dir: dir,
     }
 }
@@ -156,6 +164,15 @@ fn the_readme_walkthrough_works() {
     let (ok, out, err) = keel(&net, &["deposit", "--amount", "5eth"]);
     assert!(ok && out.contains("deposited 5 ETH"), "{out}{err}");
     until(30, || (l2_balance(&net) == 105 * eth).then_some(()));
+
+    // keel deposit --token: an ERC-20 deposit (the CLI approves the Bridge for it first).
+    let (ok, out, err) = keel(&net, &["deposit", "--amount", "1000", "--token", &net.dev_token]);
+    assert!(ok && out.contains("deposited 1000 units"), "{out}{err}");
+    until(30, || {
+        let v = keel_json(&net, &["balance", "--token", &net.dev_token]);
+        let units = v["balances"].as_object()?.values().next()?.as_str()?.to_string();
+        (units == "1000").then_some(())
+    });
 
     // keel transfer / withdraw.
     let t = keel_json(

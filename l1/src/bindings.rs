@@ -51,7 +51,7 @@ pub mod dev_token {
     );
 }
 
-/// The part of ERC-20 the bridge user needs: approve the Bridge, read a balance.
+/// The part of ERC-20 the bridge user needs: approve the Bridge, read a balance and allowance.
 pub mod erc20 {
     alloy::sol!(
         #[sol(rpc)]
@@ -59,6 +59,7 @@ pub mod erc20 {
         interface IErc20 {
             function approve(address spender, uint256 amount) external returns (bool);
             function balanceOf(address owner) external view returns (uint256);
+            function allowance(address owner, address spender) external view returns (uint256);
         }
     );
 }

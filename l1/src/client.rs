@@ -54,11 +54,12 @@ pub struct PostedBatch {
 pub enum RollupEvent {
     /// A batch was appended.
     Appended(PostedBatch),
-    /// Batches `from_index..=to_index` were removed after a lost game; the inbox rewound.
+    /// Batches `from_index..to_index` (end exclusive, as the contract's `BatchesRemoved`) were
+    /// removed after a lost game; the inbox rewound.
     Removed {
         /// First removed index.
         from_index: u64,
-        /// Last removed index.
+        /// One past the last removed index (the batch count before the removal).
         to_index: u64,
         /// The inbox index the next batch starts from.
         inbox_rewound_to: u64,
@@ -484,6 +485,12 @@ impl L1Client {
         let _sending = self.sending.lock().await;
         let erc20 = IErc20::new(token, self.provider.clone());
         confirm(erc20.approve(self.deployment.bridge, amount).send().await?).await
+    }
+
+    /// How much of `token` the Bridge may take from this account.
+    pub async fn bridge_allowance(&self, token: Address) -> Result<U256, L1Error> {
+        let erc20 = IErc20::new(token, self.provider.clone());
+        Ok(erc20.allowance(self.account, self.deployment.bridge).call().await?)
     }
 
     /// `owner`'s balance of the ERC-20 `token` on L1.

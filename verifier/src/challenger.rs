@@ -326,6 +326,10 @@ impl Challenger {
         if self.watched.values().any(|&b| b == d.id) {
             return Ok(None);
         }
+        if self.ended.values().any(|(b, s)| *b == d.id && *s == GameStatus::ChallengerWon) {
+            // Won already: L1 has removed the batch, and the follower will see it next round.
+            return Ok(None);
+        }
         let give_up = |why: &str, this: &mut Self| {
             if this.given_up.insert(d.id) {
                 tracing::error!(
