@@ -173,7 +173,8 @@ pub fn connect_http(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvid
 /// not hang its caller (nor, through the send lock, every other task of this account).
 pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
-async fn confirm(
+/// Wait (at most [`RECEIPT_TIMEOUT`]) for a sent transaction's receipt; a revert is an error.
+pub(crate) async fn confirm(
     pending: PendingTransactionBuilder<Ethereum>,
 ) -> Result<TransactionReceipt, L1Error> {
     let receipt = pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await?;

@@ -140,15 +140,8 @@ pub async fn deploy(provider: &DynProvider, params: &RollupParams) -> Result<Dep
         *prover.address(),
     )
     .await?;
-    let receipt = rollup
-        .initialize(*bridge.address(), *manager.address())
-        .send()
-        .await?
-        .get_receipt()
+    crate::client::confirm(rollup.initialize(*bridge.address(), *manager.address()).send().await?)
         .await?;
-    if !receipt.status() {
-        return Err(L1Error::Reverted(receipt.transaction_hash));
-    }
     tracing::info!(rollup = %rollup.address(), bridge = %bridge.address(), "deployed Keel contracts");
     Ok(Deployment {
         l1_chain_id,

@@ -62,14 +62,7 @@ pub async fn mint_dev_token(
     to: alloy::primitives::Address,
     amount: alloy::primitives::U256,
 ) -> Result<(), L1Error> {
-    let receipt = crate::bindings::DevToken::new(token, provider.clone())
-        .mint(to, amount)
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
-    if !receipt.status() {
-        return Err(L1Error::Reverted(receipt.transaction_hash));
-    }
+    let token = crate::bindings::DevToken::new(token, provider.clone());
+    crate::client::confirm(token.mint(to, amount).send().await?).await?;
     Ok(())
 }
