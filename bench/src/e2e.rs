@@ -12,6 +12,7 @@
 //! from the same client code at the same concurrency. Benchmarks are not tests.
 
 use std::{
+    collections::BTreeMap,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -302,6 +303,42 @@ async fn until_agreed(
     }
 }
 
+/// The sums and counts of the sequencer's histograms (Prometheus text), to tell what happened
+/// inside it during a phase: `metric_sum` and `metric_count` by name.
+async fn scrape(http: &reqwest::Client, seq: &Service) -> anyhow::Result<BTreeMap<String, f64>> {
+    let text = http.get(format!("{}/metrics", seq.url)).send().await?.text().await?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(k, _)| k.ends_with("_sum") || k.ends_with("_count") || k.ends_with("_total"))
+        .filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))
+        .collect())
+}
+
+/// Means over a phase, from two scrapes: commit group size, commit time, submit→ack time as the
+/// sequencer sees it, L1 posting time per batch.
+fn phase_means(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> Value {
+    let delta =
+        |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
+    let mean = |m: &str| {
+        let n = delta(&format!("{m}_count"));
+        if n > 0.0 {
+            json!(delta(&format!("{m}_sum")) / n)
+        } else {
+            Value::Null
+        }
+    };
+    json!({
+        "commits": delta("keel_commit_seconds_count"),
+        "commit_group_mean": mean("keel_commit_group_transactions"),
+        "commit_mean_ms": mean("keel_commit_seconds").as_f64().map(|s| s * 1e3),
+        "ack_mean_ms": mean("keel_submit_ack_seconds").as_f64().map(|s| s * 1e3),
+        "batches_posted": delta("keel_batches_posted_total"),
+        "batch_post_mean_s": mean("keel_batch_post_seconds"),
+    })
+}
+
 fn record_of_body(body: &str) -> anyhow::Result<String> {
     let v: Value = serde_json::from_str(body)?;
     Ok(v["record"].as_str().unwrap_or_default().to_string())
@@ -408,8 +445,10 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
         closed.iter().filter_map(|acc| acc.last().cloned()).collect::<Vec<_>>();
 
     let load_closed = load_average();
+    let m0 = scrape(&http, &seq).await?;
     let (closed_rate, closed_lat, closed_errors) =
         closed_loop(&url, closed, args.concurrency).await;
+    let m1 = scrape(&http, &seq).await?;
 
     // The verifier starts now, so the closed loop above measured the sequencer alone, and
     // catches up with everything acknowledged so far before the open loop starts.
@@ -428,8 +467,11 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
     let verifier_catch_up_s = catch_up.elapsed().as_secs_f64();
 
     let load_open = load_average();
+    let m2 = scrape(&http, &seq).await?;
+    let open_started = Instant::now();
     let open = open_loop(&url, open, args.rate).await;
     let open_done = Instant::now();
+    let m3 = scrape(&http, &seq).await?;
     let last_body = open.last_acked.clone().context("the open loop had no accepted transfer")?;
 
     // Until the batch holding the last acknowledged transfer is on L1 (batches post in order,
@@ -447,6 +489,9 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
     };
     let agreed_at = until_agreed(&http, &verifier, last_batch, Duration::from_secs(300)).await?;
     let to_agreed = (agreed_at - open_done).as_secs_f64();
+    // Every transfer of the open loop is on L1 by now: the rate the poster sustained.
+    let open_accepted = open.latencies.0.len() as f64;
+    let posted_per_s = open_accepted / ((open_done - open_started).as_secs_f64() + to_l1);
     drop(verifier);
     drop(seq);
 
@@ -462,6 +507,9 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
         "last_batch": last_batch,
         "seconds_until_all_posted_on_l1": to_l1,
         "seconds_until_verifier_agrees": to_agreed,
+        "l1_posted_transfers_per_s": posted_per_s,
+        "sequencer_closed_loop": phase_means(&m0, &m1),
+        "sequencer_open_loop": phase_means(&m2, &m3),
         "anvil_accepted_per_s": anvil_rate,
         "ratio_keel_to_anvil": closed_rate / anvil_rate,
         "load": { "before": load_before, "closed_loop": load_closed, "open_loop": load_open, "anvil": load_anvil, "after": load_average() },
@@ -556,6 +604,11 @@ pub(crate) async fn run(args: &E2eArgs) -> anyhow::Result<Value> {
             "verifier_catch_up_s": med(&["verifier_catch_up_s"]),
             "seconds_until_all_posted_on_l1": med(&["seconds_until_all_posted_on_l1"]),
             "seconds_until_verifier_agrees": med(&["seconds_until_verifier_agrees"]),
+            "l1_posted_transfers_per_s": med(&["l1_posted_transfers_per_s"]),
+            "closed_loop_commit_group_mean": med(&["sequencer_closed_loop", "commit_group_mean"]),
+            "closed_loop_commit_mean_ms": med(&["sequencer_closed_loop", "commit_mean_ms"]),
+            "closed_loop_ack_mean_ms": med(&["sequencer_closed_loop", "ack_mean_ms"]),
+            "batch_post_mean_s": med(&["sequencer_open_loop", "batch_post_mean_s"]),
             "anvil_accepted_per_s": med(&["anvil_accepted_per_s"]),
             "ratio_keel_to_anvil": med(&["ratio_keel_to_anvil"]),
         }

@@ -197,8 +197,16 @@ async fn apply_loop(
 }
 
 fn close(chain: &mut Chain) {
+    // The root is computed under the chain's write lock, which every reader waits for: its
+    // duration is what a batch close stalls the sequencer by (docs/benchmarks.md).
+    let started = std::time::Instant::now();
     match chain.close_batch() {
-        Ok(Some(root)) => tracing::debug!(batch = chain.batches().len() - 1, %root, "batch closed"),
+        Ok(Some(root)) => tracing::debug!(
+            batch = chain.batches().len() - 1,
+            %root,
+            root_ms = started.elapsed().as_secs_f64() * 1e3,
+            "batch closed"
+        ),
         Ok(None) => {}
         // The in-memory tree cannot lose a node; if it does, the state is corrupt and serving
         // on would be wrong.
