@@ -404,6 +404,11 @@ impl Chain {
         &self.state
     }
 
+    /// The L1 block of the newest inbox entry known (where the inbox watcher resumes).
+    pub fn last_inbox_block(&self) -> Option<u64> {
+        self.inbox.last().map(|e| e.l1_block)
+    }
+
     /// Inbox entries `[start, end)`.
     pub fn inbox_entries(&self, start: u64, end: u64) -> Vec<InboxEntry> {
         self.inbox[start as usize..(end as usize).min(self.inbox.len())]

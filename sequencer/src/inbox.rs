@@ -23,9 +23,12 @@ pub async fn run(
     poll: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    // Entries are idempotent by index, so starting from the deployment block after a restart
-    // only re-reads what is already stored.
-    let mut next_block = l1.deployment().start_block;
+    // Resume at the block of the newest stored entry: entries are appended in block order, so
+    // nothing newer is before it, and re-reading that block is harmless (entries are idempotent
+    // by index). A fresh ledger starts at the deployment block.
+    let start = l1.deployment().start_block;
+    let mut next_block = chain.read().last_inbox_block().map_or(start, |b| b.max(start));
+    tracing::info!(from_block = next_block, "inbox watcher starting");
     loop {
         match step(&l1, &ledger, &chain, &metrics, confirmations, next_block).await {
             Ok(n) => next_block = n,

@@ -291,6 +291,11 @@ async fn restart_rebuilds_the_same_state_and_continues() {
         )
         .await;
     assert_eq!((s, v["seq"].as_u64()), (200, Some(25)), "{v}");
+    // The inbox watcher resumes where it stopped: a new deposit is credited exactly once, and
+    // the old one is not credited again.
+    let before = api.balance(alice).await;
+    fund(&net, &api, 1, 500).await;
+    assert_eq!(api.balance(alice).await, before + U256::from(500));
     seq.shutdown().await;
 }
 
