@@ -46,6 +46,10 @@ pub(crate) struct E2eArgs {
     /// Concurrent HTTP connections in the closed loop.
     #[arg(long, default_value_t = 128)]
     concurrency: usize,
+    /// Concurrent connections of the batched closed loop, where each request carries one
+    /// transfer of every account its connection owns (`POST /v1/transactions/list`); 0 skips it.
+    #[arg(long, default_value_t = 8)]
+    list_workers: usize,
     /// Offered rate of the open loop, transfers per second.
     #[arg(long, default_value_t = 10_000)]
     rate: u64,
@@ -142,6 +146,71 @@ async fn closed_loop(
     }
     let secs = started.elapsed().as_secs_f64();
     (all.len() as f64 / secs, Latencies(all), errors)
+}
+
+/// Closed loop with batched submissions: `workers` connections, each owning every
+/// `workers`-th account and sending, round after round, one list with the next transfer of each
+/// of its accounts. Returns (accepted transfers per second, latency per list, transfers refused).
+async fn closed_loop_lists(
+    url: &str,
+    bodies: Vec<Vec<String>>,
+    workers: usize,
+) -> (f64, Latencies, usize) {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(workers).build().expect("client");
+    let mut lists: Vec<Vec<String>> = vec![Vec::new(); workers];
+    let rounds = bodies.iter().map(Vec::len).max().unwrap_or(0);
+    for (w, list) in lists.iter_mut().enumerate() {
+        for r in 0..rounds {
+            let items: Vec<&str> = bodies
+                .iter()
+                .skip(w)
+                .step_by(workers)
+                .filter_map(|acc| acc.get(r).map(String::as_str))
+                .collect();
+            if !items.is_empty() {
+                list.push(format!("{{\"transactions\":[{}]}}", items.join(",")));
+            }
+        }
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in lists {
+        let http = http.clone();
+        let url = url.to_string();
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut accepted, mut refused) = (Vec::new(), 0usize, 0usize);
+            for body in worker {
+                let t = Instant::now();
+                let v: Option<Value> = match http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.json().await.ok(),
+                    Err(_) => None,
+                };
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+                for item in v.as_ref().and_then(|v| v["results"].as_array()).into_iter().flatten() {
+                    if item["status"] == "sequenced" {
+                        accepted += 1;
+                    } else {
+                        refused += 1;
+                    }
+                }
+            }
+            (lat, accepted, refused)
+        }));
+    }
+    let (mut all, mut accepted, mut refused) = (Vec::new(), 0, 0);
+    for t in tasks {
+        let (l, a, r) = t.await.expect("worker");
+        all.extend(l);
+        accepted += a;
+        refused += r;
+    }
+    (accepted as f64 / started.elapsed().as_secs_f64(), Latencies(all), refused)
 }
 
 /// What an open loop measured.
@@ -439,7 +508,9 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
             .collect()
     };
     let closed = sign(0);
-    let open = sign(per_account as u64);
+    let listed = sign(per_account as u64);
+    let listed_last: Vec<String> = listed.iter().filter_map(|acc| acc.last().cloned()).collect();
+    let open = sign(2 * per_account as u64);
     let total = closed.iter().map(Vec::len).sum::<usize>();
     let closed_last: Vec<String> =
         closed.iter().filter_map(|acc| acc.last().cloned()).collect::<Vec<_>>();
@@ -450,10 +521,21 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
         closed_loop(&url, closed, args.concurrency).await;
     let m1 = scrape(&http, &seq).await?;
 
+    // The same load again in lists: what the sequencer sustains when HTTP is amortized.
+    let load_lists = load_average();
+    let (list_rate, list_lat, list_refused) = if args.list_workers > 0 {
+        let lists_url = format!("{}/v1/transactions/list", seq.url);
+        closed_loop_lists(&lists_url, listed, args.list_workers).await
+    } else {
+        (f64::NAN, Latencies(Vec::new()), 0)
+    };
+    let m1b = scrape(&http, &seq).await?;
+
     // The verifier starts now, so the closed loop above measured the sequencer alone, and
     // catches up with everything acknowledged so far before the open loop starts.
     let mut closed_batch = 0;
-    for body in &closed_last {
+    let last_before_open = if args.list_workers > 0 { &listed_last } else { &closed_last };
+    for body in last_before_open {
         closed_batch = closed_batch.max(batch_of(&http, &seq, &record_of_body(body)?).await?.0);
     }
     let mut ver_env = common.to_vec();
@@ -502,6 +584,8 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
     Ok(json!({
         "transfers": total,
         "closed_loop": { "concurrency": args.concurrency, "accepted_per_s": closed_rate, "errors": closed_errors, "latency": closed_lat.summary() },
+        "closed_loop_lists": { "workers": args.list_workers, "accepted_per_s": list_rate, "refused": list_refused, "latency_per_list": list_lat.summary() },
+        "sequencer_closed_loop_lists": phase_means(&m1, &m1b),
         "verifier_catch_up_s": verifier_catch_up_s,
         "open_loop": { "offered_per_s": args.rate, "accepted_per_s": open.rate, "errors": open.errors, "latency": open.latencies.summary() },
         "last_batch": last_batch,
@@ -512,7 +596,7 @@ async fn one_run(args: &E2eArgs) -> anyhow::Result<Value> {
         "sequencer_open_loop": phase_means(&m2, &m3),
         "anvil_accepted_per_s": anvil_rate,
         "ratio_keel_to_anvil": closed_rate / anvil_rate,
-        "load": { "before": load_before, "closed_loop": load_closed, "open_loop": load_open, "anvil": load_anvil, "after": load_average() },
+        "load": { "before": load_before, "closed_loop": load_closed, "closed_loop_lists": load_lists, "open_loop": load_open, "anvil": load_anvil, "after": load_average() },
     }))
 }
 
@@ -605,6 +689,9 @@ pub(crate) async fn run(args: &E2eArgs) -> anyhow::Result<Value> {
             "seconds_until_all_posted_on_l1": med(&["seconds_until_all_posted_on_l1"]),
             "seconds_until_verifier_agrees": med(&["seconds_until_verifier_agrees"]),
             "l1_posted_transfers_per_s": med(&["l1_posted_transfers_per_s"]),
+            "closed_loop_lists_accepted_per_s": med(&["closed_loop_lists", "accepted_per_s"]),
+            "closed_loop_lists_p99_ms": med(&["closed_loop_lists", "latency_per_list", "p99_ms"]),
+            "closed_loop_lists_commit_group_mean": med(&["sequencer_closed_loop_lists", "commit_group_mean"]),
             "closed_loop_commit_group_mean": med(&["sequencer_closed_loop", "commit_group_mean"]),
             "closed_loop_commit_mean_ms": med(&["sequencer_closed_loop", "commit_mean_ms"]),
             "closed_loop_ack_mean_ms": med(&["sequencer_closed_loop", "ack_mean_ms"]),

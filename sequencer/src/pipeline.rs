@@ -7,7 +7,15 @@
 //! invalid ones on the spot), closes batches by size or age, and hands each group to the
 //! *commit* task, which writes it to Postgres in one transaction and only then acknowledges.
 //! While a group commits, the next one is applied, so Postgres latency is hidden but never
-//! skipped. If Postgres fails, the commit task retries the same group until it succeeds; the
+//! skipped; groups that queue up while one commits are written together as the next commit, so
+//! groups grow with the load instead of queueing behind each other.
+//!
+//! Both tasks run on threads of their own (each with a single-threaded runtime), not on the
+//! API's runtime: there, every handler recovers a signature (~45 µs) on a worker thread, and a
+//! task woken by Postgres's answer or by a submission waits in the run queue behind hundreds of
+//! them — under load that wait, not Postgres, set the commit time (docs/benchmarks.md). The
+//! commit task also talks to Postgres over connections of its own runtime, so their readiness is
+//! polled by the thread that waits for it. If Postgres fails, the commit task retries the same group until it succeeds; the
 //! queues fill up and the API answers 503 — nothing acknowledged is lost, nothing is written twice.
 
 use std::{
@@ -78,6 +86,9 @@ pub struct BatchPolicy {
     pub max_group: usize,
 }
 
+/// Merging stops once a commit holds this many transactions (a bound on one statement's size).
+const MAX_MERGED_GROUP: usize = 16_384;
+
 struct PendingCommit {
     group: CommitGroup,
     acks: Vec<(Submission, Receipt)>,
@@ -98,10 +109,53 @@ pub fn spawn(
     let (commit_tx, commit_rx) = mpsc::channel(4);
     let durable = Arc::new(AtomicU64::new(chain.read().next_seq()));
     let (feed, _) = broadcast::channel(FEED_CAPACITY);
-    let apply = tokio::spawn(apply_loop(chain, submit_rx, commit_tx, metrics.clone(), policy));
-    let commit =
-        tokio::spawn(commit_loop(ledger, commit_rx, metrics, durable.clone(), feed.clone()));
+    let apply_metrics = metrics.clone();
+    let apply = on_own_thread("keel-apply", move || {
+        apply_loop(chain, submit_rx, commit_tx, apply_metrics, policy)
+    });
+    let (commit_durable, commit_feed) = (durable.clone(), feed.clone());
+    let commit = on_own_thread("keel-commit", move || async move {
+        // Fresh connections, made on this thread's runtime; the given ledger (made on the
+        // API's runtime) still works if that fails, only with slower wake-ups.
+        let ledger = match ledger.reconnect().await {
+            Ok(own) => own,
+            Err(e) => {
+                tracing::warn!(error = %e, "commit task: new connections failed; using the shared pool");
+                ledger
+            }
+        };
+        commit_loop(ledger, commit_rx, metrics, commit_durable, commit_feed).await
+    });
     Pipeline { submissions: submit_tx, durable, feed, apply, commit }
+}
+
+/// Run the future `make` builds on a new OS thread with a single-threaded runtime. The returned
+/// task (on the caller's runtime) ends when the future does.
+fn on_own_thread<F, Fut>(name: &str, make: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let thread_name = name.to_string();
+    let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(make()),
+            // Without its runtime the task cannot run: the sequencer must not serve on.
+            Err(e) => {
+                tracing::error!(error = %e, thread = thread_name, "cannot build a runtime; stopping");
+                std::process::abort();
+            }
+        }
+        let _ = done_tx.send(());
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, thread = name, "cannot start a pipeline thread; stopping");
+        std::process::abort();
+    }
+    tokio::spawn(async move {
+        let _ = done_rx.await;
+    })
 }
 
 /// The running pipeline.
@@ -224,7 +278,16 @@ async fn commit_loop(
     durable: Arc<AtomicU64>,
     feed: broadcast::Sender<StoredTransaction>,
 ) {
-    while let Some(pending) = commits.recv().await {
+    while let Some(mut pending) = commits.recv().await {
+        // Whatever queued while the previous group committed goes into this commit: one round
+        // trip and one WAL flush for all of it. Groups stay in order, so the merged group is
+        // what applying them one after the other wrote.
+        while pending.group.transactions.len() < MAX_MERGED_GROUP {
+            let Ok(more) = commits.try_recv() else { break };
+            pending.group.batch_changes.extend(more.group.batch_changes);
+            pending.group.transactions.extend(more.group.transactions);
+            pending.acks.extend(more.acks);
+        }
         let mut backoff = Duration::from_millis(50);
         loop {
             let started = Instant::now();

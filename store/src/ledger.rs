@@ -217,6 +217,19 @@ impl Ledger {
         Ok(Self { pool })
     }
 
+    /// The same ledger over new connections with the same options, made on the calling
+    /// runtime: a task running on a runtime of its own uses this so that its sockets are polled
+    /// by that runtime, not by a busy one. The migrations are not run again.
+    pub async fn reconnect(&self) -> Result<Self, StoreError> {
+        let options = (*self.pool.connect_options()).clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
