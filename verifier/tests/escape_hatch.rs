@@ -9,12 +9,10 @@ mod common;
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
 };
-use common::{eventually, transfer, withdraw, Api, Net, ETH, ETHER};
+use common::{eventually, transfer, withdraw, withdrawn_by, Api, Net, ETH, ETHER};
 use keel_core::keys::balance_key;
-use keel_l1::{bindings::ChallengeManager, GameStatus};
+use keel_l1::GameStatus;
 use keel_verifier::node::{self, RunningVerifier};
 
 async fn verifier_with_proposer(net: &Net) -> RunningVerifier {
@@ -30,20 +28,6 @@ async fn l2_balance(api: &Api, who: Address) -> U256 {
     assert_eq!(p["key"], serde_json::json!(balance_key(&who, &ETH)));
     let value: B256 = serde_json::from_value(p["value"].clone()).expect("value");
     U256::from_be_bytes(value.0)
-}
-
-/// Sum of what `who` withdrew from the ChallengeManager, from its `Withdrawn` events.
-async fn withdrawn_by(net: &Net, who: Address) -> U256 {
-    let filter = Filter::new()
-        .address(net.deployment.challenge_manager)
-        .event_signature(ChallengeManager::Withdrawn::SIGNATURE_HASH)
-        .from_block(net.deployment.start_block);
-    let logs = net.l1.provider().get_logs(&filter).await.expect("logs");
-    logs.iter()
-        .filter_map(|l| l.log_decode::<ChallengeManager::Withdrawn>().ok())
-        .filter(|e| e.inner.data.account == who)
-        .map(|e| e.inner.data.amount)
-        .sum()
 }
 
 fn metric(text: &str, name: &str) -> Option<f64> {

@@ -7,27 +7,11 @@ mod common;
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
 };
-use common::{eventually, transfer, withdraw, Api, Net, ETH, ETHER};
+use common::{eventually, transfer, withdraw, withdrawn_by, Api, Net, ETH, ETHER};
 use keel_core::{keys::balance_key, Record};
-use keel_l1::{bindings::ChallengeManager, GameStatus};
+use keel_l1::GameStatus;
 use keel_store::{BatchState, Ledger};
-
-/// Sum of what `who` withdrew from the ChallengeManager, from its `Withdrawn` events.
-async fn withdrawn_by(net: &Net, who: Address) -> U256 {
-    let filter = Filter::new()
-        .address(net.deployment.challenge_manager)
-        .event_signature(ChallengeManager::Withdrawn::SIGNATURE_HASH)
-        .from_block(net.deployment.start_block);
-    let logs = net.l1.provider().get_logs(&filter).await.expect("logs");
-    logs.iter()
-        .filter_map(|l| l.log_decode::<ChallengeManager::Withdrawn>().ok())
-        .filter(|e| e.inner.data.account == who)
-        .map(|e| e.inner.data.amount)
-        .sum()
-}
 
 /// (a) Honest batches: the verifier agrees with every root, serves proofs in the sequencer's
 /// shapes, and its withdrawal proof is paid on L1 once the batch is final.

@@ -374,3 +374,20 @@ impl Drop for L1Proxy {
         self.task.abort();
     }
 }
+
+/// Sum of what `who` withdrew from the ChallengeManager, from its `Withdrawn` events.
+#[allow(dead_code)] // each test binary compiles this module; not every one uses everything
+pub async fn withdrawn_by(net: &Net, who: Address) -> U256 {
+    use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+    use keel_l1::bindings::ChallengeManager;
+    let filter = Filter::new()
+        .address(net.deployment.challenge_manager)
+        .event_signature(ChallengeManager::Withdrawn::SIGNATURE_HASH)
+        .from_block(net.deployment.start_block);
+    let logs = net.l1.provider().get_logs(&filter).await.expect("logs");
+    logs.iter()
+        .filter_map(|l| l.log_decode::<ChallengeManager::Withdrawn>().ok())
+        .filter(|e| e.inner.data.account == who)
+        .map(|e| e.inner.data.amount)
+        .sum()
+}
