@@ -58,7 +58,7 @@ fn parse_core(text: &str) -> anyhow::Result<Value> {
     const KEYS: [(&str, &str); 8] = [
         ("decode + EIP-712 digest + recovery, libsecp256k1, 1 core", "recovery_1_core_per_s"),
         ("key recovery alone, k256", "k256_recovery_per_s"),
-        ("decode + digest + recovery, libsecp256k1, all", "recovery_all_cores_per_s"),
+        ("decode + digest + recovery", "recovery_all_cores_per_s"),
         ("keccak256(64 bytes), alloy-primitives", "keccak_alloy_us"),
         ("keccak256(64 bytes), sha3", "keccak_sha3_us"),
         ("STF: ", "stf_with_recovery_per_s"),
