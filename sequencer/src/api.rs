@@ -19,7 +19,8 @@ use keel_core::{
     keys::{balance_key, withdrawal_key},
     smt::{SmtProof, Terminal},
     tx::{
-        check_signature_form, PreparedRecord, Record, Signature, Transaction, TxKind, RECORD_LEN,
+        check_signature_form, Domain, PreparedRecord, Record, Signature, Transaction, TxKind,
+        RECORD_LEN,
     },
     Address, B256, U256,
 };
@@ -46,6 +47,9 @@ pub const MAX_LIST_LEN: usize = 1_000;
 pub struct ApiState {
     /// The hot chain.
     pub chain: Arc<RwLock<Chain>>,
+    /// The signing domain (fixed for the chain's life): kept here so a submission never waits
+    /// for the chain lock, which a batch close holds for tens of milliseconds.
+    pub domain: Domain,
     /// The ledger, for batch and transaction history.
     pub ledger: Ledger,
     /// The submission queue.
@@ -461,10 +465,9 @@ async fn submit_one(
     let v = parse_json(body)?;
     let (chain_id, rollup) = (state.deployment.params.l2_chain_id, state.deployment.rollup);
     let record = parse_record(&v, chain_id, rollup)?;
-    // Recovery (~45 µs) runs on the request's worker: requests recover in parallel.
-    // Copy the domain out: recovery must not hold the chain lock the apply task needs.
-    let domain = *state.chain.read().domain();
-    let prepared = domain.prepare(record);
+    // Recovery (~45 µs) runs on the request's worker: requests recover in parallel, without
+    // the chain lock.
+    let prepared = state.domain.prepare(record);
     let rx = enqueue(&state, prepared).await?;
     Ok(Json(await_receipt(rx).await?))
 }
@@ -488,7 +491,7 @@ async fn submit_list(
     let records: Vec<Result<Record, ApiError>> =
         list.iter().map(|t| parse_record(t, chain_id, rollup)).collect();
     let valid: Vec<Record> = records.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-    let domain = *state.chain.read().domain();
+    let domain = state.domain;
     let prepared = tokio::task::spawn_blocking(move || domain.prepare_all(&valid))
         .await
         .map_err(|e| ApiError::internal("signature recovery task failed", e))?;

@@ -187,6 +187,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
     ];
 
     let state = ApiState {
+        domain: keel_core::tx::Domain::new(deployment.chain_config()),
         chain,
         ledger,
         submissions,

@@ -35,7 +35,16 @@ pub async fn run(
     let mut backoff = POLL;
     loop {
         match round(&l1, &ledger, &metrics, &faults, &chain).await {
-            Ok(()) => backoff = POLL,
+            // More closed batches may be waiting: post the next one at once, so posting keeps
+            // up with the sequencer under load instead of one batch per poll.
+            Ok(true) => {
+                backoff = POLL;
+                if *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+            Ok(false) => backoff = POLL,
             Err(e) => {
                 tracing::warn!(error = %e, "batch poster round failed; retrying");
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -73,13 +82,15 @@ pub enum PostError {
 }
 
 /// One round: reconcile with L1, post the next batch if it is closed, finalize what can be.
+/// Returns whether a batch was posted.
 pub async fn round(
     l1: &L1Client,
     ledger: &Ledger,
     metrics: &Metrics,
     faults: &Faults,
     chain: &parking_lot::RwLock<Chain>,
-) -> Result<(), PostError> {
+) -> Result<bool, PostError> {
+    let mut posted = false;
     let on_l1 = l1.batch_count().await?;
     let dropped = ledger.mark_unposted_from(on_l1).await?;
     if dropped > 0 {
@@ -135,6 +146,7 @@ pub async fn round(
                 gas = receipt.gas_used,
                 "batch posted"
             );
+            posted = true;
         }
     }
     let on_l1 = l1.batch_count().await?;
@@ -162,5 +174,5 @@ pub async fn round(
         }
     }
     ledger.mark_final_below(l1.finalized_count().await?).await?;
-    Ok(())
+    Ok(posted)
 }
