@@ -16,8 +16,8 @@
 pub mod api;
 pub mod chain;
 pub mod challenger;
-pub mod fault;
 pub mod derive;
+pub mod fault;
 pub mod follower;
 pub mod metrics;
 pub mod node;
