@@ -173,11 +173,40 @@ pub fn connect_http(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvid
 /// not hang its caller (nor, through the send lock, every other task of this account).
 pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
-/// Wait (at most [`RECEIPT_TIMEOUT`]) for a sent transaction's receipt; a revert is an error.
+/// How long a sent transaction may be unknown to the node before it counts as dropped (a
+/// load-balanced RPC may not know a just-sent transaction for a moment).
+pub const DROPPED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often a pending transaction's receipt is polled.
+const RECEIPT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Wait (at most [`RECEIPT_TIMEOUT`]) for a sent transaction's receipt; a revert is an error. A
+/// transaction the node no longer knows for [`DROPPED_AFTER`] (erased by a reorg or an L1
+/// restart) is reported at once instead of holding the caller, and the send lock, for the
+/// whole timeout.
 pub(crate) async fn confirm(
     pending: PendingTransactionBuilder<Ethereum>,
 ) -> Result<TransactionReceipt, L1Error> {
-    let receipt = pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await?;
+    let hash = *pending.tx_hash();
+    let provider = pending.provider().clone();
+    let started = std::time::Instant::now();
+    let mut unknown_since: Option<std::time::Instant> = None;
+    let receipt = loop {
+        if let Some(receipt) = provider.get_transaction_receipt(hash).await? {
+            break receipt;
+        }
+        if provider.get_transaction_by_hash(hash).await?.is_some() {
+            unknown_since = None;
+        } else if unknown_since.get_or_insert_with(std::time::Instant::now).elapsed()
+            >= DROPPED_AFTER
+        {
+            return Err(L1Error::NotMined { hash, why: "dropped by the node (reorg or restart)" });
+        }
+        if started.elapsed() >= RECEIPT_TIMEOUT {
+            return Err(L1Error::NotMined { hash, why: "no receipt within the time limit" });
+        }
+        tokio::time::sleep(RECEIPT_POLL).await;
+    };
     if !receipt.status() {
         return Err(L1Error::Reverted(receipt.transaction_hash));
     }

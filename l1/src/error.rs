@@ -17,6 +17,15 @@ pub enum L1Error {
     /// A transaction was mined but reverted.
     #[error("L1 transaction {0} reverted")]
     Reverted(TxHash),
+    /// A sent transaction vanished from L1 (a reorg or an L1 restart dropped it) or had no
+    /// receipt within the time limit.
+    #[error("L1 transaction {hash} was not mined: {why}")]
+    NotMined {
+        /// The transaction.
+        hash: TxHash,
+        /// Dropped, or timed out.
+        why: &'static str,
+    },
     /// L1 returned data this crate cannot interpret.
     #[error("unexpected L1 data: {0}")]
     Decode(String),

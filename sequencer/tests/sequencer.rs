@@ -423,10 +423,22 @@ async fn the_defender_answers_a_game_and_wins_it() {
     }
     assert_eq!(l1.game(game).await.expect("rpc").status, GameStatus::AsserterWon);
     assert_eq!(l1.batch_count().await.expect("rpc"), count, "the batch stays");
-    assert_eq!(
-        l1.credits(net.sequencer_key.address()).await.expect("rpc"),
-        net.deployment.params.challenge_bond_wei
-    );
+    // The bond is credited to the sequencer (and the defender withdraws it).
+    let credited = {
+        use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+        use keel_l1::bindings::ChallengeManager::Credited;
+        let filter = Filter::new()
+            .address(net.deployment.challenge_manager)
+            .event_signature(Credited::SIGNATURE_HASH)
+            .from_block(net.deployment.start_block);
+        let logs = l1.provider().get_logs(&filter).await.expect("logs");
+        logs.iter()
+            .filter_map(|l| l.log_decode::<Credited>().ok())
+            .filter(|e| e.inner.data.account == net.sequencer_key.address())
+            .map(|e| e.inner.data.amount)
+            .fold(U256::ZERO, |a, b| a + b)
+    };
+    assert_eq!(credited, net.deployment.params.challenge_bond_wei);
     seq.shutdown().await;
 }
 
