@@ -42,6 +42,18 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${KEEL_CHROMIUM:-}" ]; then
   fi
 fi
 
+# promtool (Debian's `prometheus` package): scripts/lint-deploy.sh checks the alert rules and
+# runs their unit tests (deploy/prometheus/alerts.test.yml) with it.
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing promtool for the alert rule tests (apt-get install prometheus)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "setup: promtool is missing: the alert rule tests need it; install it" >&2
+    echo "       (e.g. 'sudo apt-get install prometheus')" >&2
+  fi
+fi
+
 lock="$root/contracts/package-lock.json"
 stamp="$root/contracts/node_modules/.keel-installed"
 if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then

@@ -140,6 +140,8 @@ fn history(args: &ReplayArgs) -> anyhow::Result<(Vec<StoredInboxEntry>, Vec<L1Ba
             records: records.into(),
             inboxEnd: U256::from(inbox_end),
             postStateRoot_: exec.post_root,
+            expectedIndex: U256::from(batches.len()),
+            expectedPreStateRoot: batches.last().map_or(B256::ZERO, |b: &L1Batch| b.claimed_root),
         }
         .abi_encode();
         batches.push(L1Batch { calldata, inbox_start, inbox_end, claimed_root: exec.post_root });

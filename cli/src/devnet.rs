@@ -109,6 +109,8 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         queue_capacity: 20_000,
         confirmations: 0,
         l1_poll: Duration::from_millis(500),
+        fees: keel_l1::client::FeePolicy::default(),
+        posting_stall_after: std::time::Duration::from_secs(60),
     })
     .await
     .context("starting the sequencer (an empty database is needed)")?;

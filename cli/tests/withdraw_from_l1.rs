@@ -111,6 +111,8 @@ async fn a_withdrawal_is_finalized_from_l1_data_alone_with_the_sequencer_stopped
         queue_capacity: 1_000,
         confirmations: 0,
         l1_poll: Duration::from_millis(200),
+        fees: keel_l1::client::FeePolicy::default(),
+        posting_stall_after: std::time::Duration::from_secs(60),
     })
     .await
     .expect("sequencer starts");

@@ -165,15 +165,18 @@ contract Rollup is IRollup {
     }
 
     /// @inheritdoc IRollup
-    function appendBatch(bytes calldata records, uint256 inboxEnd, bytes32 postStateRoot_)
-        external
-        returns (uint256 index)
-    {
-        uint256 inboxStart = _checkAppend(inboxEnd);
+    function appendBatch(
+        bytes calldata records,
+        uint256 inboxEnd,
+        bytes32 postStateRoot_,
+        uint256 expectedIndex,
+        bytes32 expectedPreStateRoot
+    ) external returns (uint256 index) {
+        uint256 inboxStart = _checkAppend(inboxEnd, expectedIndex, expectedPreStateRoot);
         (bytes32 txRoot, uint256 txCount) = TxRoot.compute(records);
         if (txCount == 0 && inboxEnd == inboxStart) revert EmptyBatch();
 
-        index = batchCount;
+        index = expectedIndex; // == batchCount, checked above
         uint64 id = nextBatchId;
         // Casts to uint64 cannot truncate: counts of records, inbox entries and batches and the
         // time stay far below 2^64 (each record or entry costs calldata or a storage write).
@@ -291,8 +294,13 @@ contract Rollup is IRollup {
         return stakes[staker] != 0 && lastPostedIndexPlusOne[staker] <= finalizedCount;
     }
 
-    /// @dev Checks who may append and the inbox range `[nextInboxStart, inboxEnd)`; returns its start.
-    function _checkAppend(uint256 inboxEnd) private view returns (uint256 inboxStart) {
+    /// @dev Checks who may append, that the batch is meant for the current tip (index and
+    ///      pre-state root) and the inbox range `[nextInboxStart, inboxEnd)`; returns its start.
+    function _checkAppend(uint256 inboxEnd, uint256 expectedIndex, bytes32 expectedPreStateRoot)
+        private
+        view
+        returns (uint256 inboxStart)
+    {
         // The records must be the transaction's own input (see the contract's @dev).
         if (msg.sender != tx.origin || msg.sender.code.length != 0) revert NotDirectCall();
         IBridge bridge_ = bridge;
@@ -302,6 +310,14 @@ contract Rollup is IRollup {
             revert NotSequencer();
         }
         if (stakes[msg.sender] < requiredStake) revert NotStaked(msg.sender);
+
+        // The posting must have been computed on the current tip: it names the index it is meant
+        // for and the root it builds on (a reorg, a replaced or re-sent transaction, or another
+        // poster may have moved the tip since). `batchCount` shares slot 0 with `bridge`.
+        uint256 count = batchCount;
+        if (expectedIndex != count) revert UnexpectedBatchIndex(expectedIndex, count);
+        bytes32 tipRoot = count == 0 ? bytes32(0) : _batches[count - 1].postStateRoot;
+        if (expectedPreStateRoot != tipRoot) revert UnexpectedPreStateRoot(expectedPreStateRoot, tipRoot);
 
         inboxStart = nextInboxStart;
         uint256 inboxLength = bridge_.inboxLength();

@@ -303,7 +303,7 @@ contract BridgeTest is KeelTestBase {
         vm.warp(block.timestamp + FORCE_INCLUSION_DELAY);
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(IRollup.ForceInclusionRequired.selector, 0));
-        rollup.appendBatch(dummyRecords(1), 0, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 0, bytes32(0), 0, bytes32(0));
     }
 
     // ------------------------------------------------------------------ finalizeWithdrawal

@@ -994,7 +994,7 @@ contract ChallengeManagerTest is GameHelpers {
         stakeFor(sequencer);
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(IRollup.InvalidInboxEnd.selector, 1, 2, 5));
-        rollup.appendBatch(dummyRecords(1), 1, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 1, bytes32(0), 1, POST);
         uint256 index = appendAs(sequencer, dummyRecords(1), 5, keccak256("b1'"));
         assertEq(index, 1);
         IRollup.Batch memory b = rollup.getBatch(1);

@@ -50,6 +50,7 @@ contract BridgeHandler is Test {
     uint256 public removals;
     uint256 public finalizations;
     uint256 public rejectedOverdrafts;
+    uint256 public staleRefused;
 
     constructor(Rollup rollup_, Bridge bridge_, ChallengeManager manager_, address sequencer_, address[] memory t) {
         rollup = rollup_;
@@ -114,16 +115,26 @@ contract BridgeHandler is Test {
         }
     }
 
-    /// @dev The sequencer posts a batch whose root holds 0–3 new withdrawals.
-    function appendBatch(uint256 seed, uint8 count) external {
-        ++calls;
-        count = uint8(_bound(count, 0, 3));
+    /// @dev Re-stakes the sequencer after a slash.
+    function _ensureSequencerStaked() internal {
         uint256 required = rollup.requiredStake();
         if (rollup.stakes(sequencer) < required) {
             vm.deal(sequencer, required);
             vm.prank(sequencer);
             rollup.stake{value: required}();
         }
+    }
+
+    /// @dev The current tip's post-state root (zero when there is no batch).
+    function _tipRoot(uint256 batchCount) internal view returns (bytes32) {
+        return batchCount == 0 ? bytes32(0) : rollup.postStateRoot(batchCount - 1);
+    }
+
+    /// @dev The sequencer posts a batch on the current tip whose root holds 0–3 new withdrawals.
+    function appendBatch(uint256 seed, uint8 count) external {
+        ++calls;
+        count = uint8(_bound(count, 0, 3));
+        _ensureSequencerStaked();
         uint256 batchIndex = rollup.batchCount();
         _withdrawalsBefore[batchIndex] = nextWithdrawalIndex;
         bytes32[] memory keys = new bytes32[](count);
@@ -144,8 +155,9 @@ contract BridgeHandler is Test {
         bytes32 root = count == 0 ? keccak256(abi.encode("root", seed)) : Smt.root(keys, values);
         bytes memory records = new bytes(146);
         uint256 inboxEnd = bridge.inboxLength();
+        bytes32 preStateRoot = _tipRoot(batchIndex);
         vm.prank(sequencer, sequencer);
-        rollup.appendBatch(records, inboxEnd, root);
+        rollup.appendBatch(records, inboxEnd, root, batchIndex, preStateRoot);
         uint64 id = rollup.getBatch(batchIndex).id;
         for (uint256 i; i < count; ++i) {
             _pending.push(
@@ -153,6 +165,33 @@ contract BridgeHandler is Test {
             );
         }
         nextWithdrawalIndex += count;
+    }
+
+    /// @dev A posting computed for another tip (a stale or future index, or the right index on
+    ///      another root, as after a reorg, a re-sent transaction or a removal and re-append) is
+    ///      refused and changes nothing.
+    function appendStale(uint256 seed) external {
+        ++calls;
+        _ensureSequencerStaked();
+        uint256 count = rollup.batchCount();
+        bytes32 tipRoot = _tipRoot(count);
+        uint256 inboxEnd = bridge.inboxLength();
+        uint256 expectedIndex = count;
+        bytes32 expectedRoot = tipRoot;
+        if (seed % 3 == 0 || (seed % 3 == 1 && count == 0)) {
+            expectedIndex = count + 1 + (seed >> 8) % 4;
+            vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, expectedIndex, count));
+        } else if (seed % 3 == 1) {
+            expectedIndex = (seed >> 8) % count;
+            vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, expectedIndex, count));
+        } else {
+            expectedRoot = tipRoot ^ bytes32(1 | (seed >> 8));
+            vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedPreStateRoot.selector, expectedRoot, tipRoot));
+        }
+        vm.prank(sequencer, sequencer);
+        rollup.appendBatch(new bytes(146), inboxEnd, keccak256(abi.encode("stale", seed)), expectedIndex, expectedRoot);
+        require(rollup.batchCount() == count, "stale append landed");
+        ++staleRefused;
     }
 
     function finalize() external {
@@ -288,5 +327,6 @@ contract InvariantTest is KeelTestBase {
         emit log_named_uint("overdrafts refused", handler.rejectedOverdrafts());
         emit log_named_uint("removals", handler.removals());
         emit log_named_uint("finalizations", handler.finalizations());
+        emit log_named_uint("stale appends refused", handler.staleRefused());
     }
 }

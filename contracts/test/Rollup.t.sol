@@ -22,8 +22,15 @@ contract TxRootHarness {
 /// @notice Calls appendBatch from a contract (which must be refused: the records would not be the
 ///         transaction's input).
 contract AppendProxy {
-    function append(Rollup rollup, bytes calldata records, uint256 inboxEnd, bytes32 root) external {
-        rollup.appendBatch(records, inboxEnd, root);
+    function append(
+        Rollup rollup,
+        bytes calldata records,
+        uint256 inboxEnd,
+        bytes32 root,
+        uint256 expectedIndex,
+        bytes32 expectedPreStateRoot
+    ) external {
+        rollup.appendBatch(records, inboxEnd, root, expectedIndex, expectedPreStateRoot);
     }
 
     function stake(Rollup rollup) external payable {
@@ -150,7 +157,7 @@ contract RollupTest is KeelTestBase {
         r.stake{value: REQUIRED_STAKE}();
         vm.prank(sequencer, sequencer);
         vm.expectRevert(IRollup.NotInitialized.selector);
-        r.appendBatch(dummyRecords(1), 0, bytes32(0));
+        r.appendBatch(dummyRecords(1), 0, bytes32(0), 0, bytes32(0));
     }
 
     // ------------------------------------------------------------------ stake / unstake
@@ -300,7 +307,7 @@ contract RollupTest is KeelTestBase {
         stakeFor(alice);
         vm.prank(alice, alice);
         vm.expectRevert(IRollup.NotSequencer.selector);
-        rollup.appendBatch(dummyRecords(1), 0, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 0, bytes32(0), 0, bytes32(0));
     }
 
     function test_appendBatch_sequencerNotStaked_reverts() public {
@@ -308,7 +315,7 @@ contract RollupTest is KeelTestBase {
         rollup.unstake();
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(IRollup.NotStaked.selector, sequencer));
-        rollup.appendBatch(dummyRecords(1), 0, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 0, bytes32(0), 0, bytes32(0));
     }
 
     function test_appendBatch_viaContract_reverts() public {
@@ -317,48 +324,50 @@ contract RollupTest is KeelTestBase {
         // tx.origin is the sequencer but the caller is a contract.
         vm.prank(sequencer, sequencer);
         vm.expectRevert(IRollup.NotDirectCall.selector);
-        proxy.append(rollup, records, 0, bytes32(0));
+        proxy.append(rollup, records, 0, bytes32(0), 0, bytes32(0));
         // A contract as both caller and origin is refused too (code at msg.sender).
         vm.prank(address(proxy), address(proxy));
         vm.expectRevert(IRollup.NotDirectCall.selector);
-        rollup.appendBatch(records, 0, bytes32(0));
+        rollup.appendBatch(records, 0, bytes32(0), 0, bytes32(0));
         // msg.sender != tx.origin.
         vm.prank(sequencer, alice);
         vm.expectRevert(IRollup.NotDirectCall.selector);
-        rollup.appendBatch(records, 0, bytes32(0));
+        rollup.appendBatch(records, 0, bytes32(0), 0, bytes32(0));
     }
 
     function test_appendBatch_badRecordsLength_reverts() public {
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(TxRoot.RecordsLengthNotMultiple.selector, 147));
-        rollup.appendBatch(new bytes(147), 0, bytes32(0));
+        rollup.appendBatch(new bytes(147), 0, bytes32(0), 0, bytes32(0));
     }
 
     function test_appendBatch_inboxEndBeyondLength_reverts() public {
         depositETH(alice, alice, 1 ether);
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(IRollup.InvalidInboxEnd.selector, 2, 0, 1));
-        rollup.appendBatch(dummyRecords(1), 2, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 2, bytes32(0), 0, bytes32(0));
     }
 
     function test_appendBatch_inboxEndBeforeStart_reverts() public {
         depositETH(alice, alice, 1 ether);
         depositETH(alice, alice, 1 ether);
         appendAs(sequencer, "", 2, bytes32(0));
+        (uint256 index, bytes32 pre) = tip();
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(IRollup.InvalidInboxEnd.selector, 1, 2, 2));
-        rollup.appendBatch(dummyRecords(1), 1, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 1, bytes32(0), index, pre);
     }
 
     function test_appendBatch_empty_reverts() public {
         vm.prank(sequencer, sequencer);
         vm.expectRevert(IRollup.EmptyBatch.selector);
-        rollup.appendBatch("", 0, bytes32(0));
+        rollup.appendBatch("", 0, bytes32(0), 0, bytes32(0));
         depositETH(alice, alice, 1 ether);
         appendAs(sequencer, "", 1, bytes32(0));
+        (uint256 index, bytes32 pre) = tip();
         vm.prank(sequencer, sequencer);
         vm.expectRevert(IRollup.EmptyBatch.selector);
-        rollup.appendBatch("", 1, bytes32(0));
+        rollup.appendBatch("", 1, bytes32(0), index, pre);
     }
 
     function test_appendBatch_forceInclusionDue_reverts() public {
@@ -369,14 +378,15 @@ contract RollupTest is KeelTestBase {
         // Entry 0 is now exactly forceInclusionDelay old: it must be consumed.
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(IRollup.ForceInclusionRequired.selector, 0));
-        rollup.appendBatch(dummyRecords(1), 0, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 0, bytes32(0), 0, bytes32(0));
         // Consuming entry 0 but leaving entry 1 (1 hour younger) is fine.
         appendAs(sequencer, dummyRecords(1), 1, bytes32(0));
         // Once entry 1 is due too, it must be consumed.
         vm.warp(block.timestamp + 1 hours);
+        (uint256 index, bytes32 pre) = tip();
         vm.prank(sequencer, sequencer);
         vm.expectRevert(abi.encodeWithSelector(IRollup.ForceInclusionRequired.selector, 1));
-        rollup.appendBatch(dummyRecords(1), 1, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 1, bytes32(0), index, pre);
         appendAs(sequencer, "", 2, bytes32(0));
         assertEq(rollup.nextInboxStart(), 2);
     }
@@ -393,13 +403,14 @@ contract RollupTest is KeelTestBase {
         vm.warp(block.timestamp + INACTIVITY_PERIOD - 1);
         vm.prank(alice, alice);
         vm.expectRevert(IRollup.NotSequencer.selector);
-        rollup.appendBatch(dummyRecords(1), 0, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 0, bytes32(0), 0, bytes32(0));
         // The sequencer's append restarts the clock.
         appendSimple(bytes32(0));
         vm.warp(block.timestamp + INACTIVITY_PERIOD - 1);
+        (uint256 index, bytes32 pre) = tip();
         vm.prank(alice, alice);
         vm.expectRevert(IRollup.NotSequencer.selector);
-        rollup.appendBatch(dummyRecords(1), 0, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 0, bytes32(0), index, pre);
     }
 
     function test_appendBatch_escapeHatchAfterInactivity_succeeds() public {
@@ -417,9 +428,10 @@ contract RollupTest is KeelTestBase {
         assertEq(rollup.batchCount(), 3);
         // The sequencer may come back at any time, and that closes the hatch again.
         appendSimple(bytes32(uint256(4)));
+        (uint256 next, bytes32 pre) = tip();
         vm.prank(alice, alice);
         vm.expectRevert(IRollup.NotSequencer.selector);
-        rollup.appendBatch(dummyRecords(1), 1, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 1, bytes32(0), next, pre);
     }
 
     function test_appendBatch_escapeHatchMeasuredFromDeployment_succeeds() public {
@@ -433,14 +445,14 @@ contract RollupTest is KeelTestBase {
         vm.warp(block.timestamp + INACTIVITY_PERIOD);
         vm.prank(alice, alice);
         vm.expectRevert(abi.encodeWithSelector(IRollup.NotStaked.selector, alice));
-        rollup.appendBatch(dummyRecords(1), 0, bytes32(0));
+        rollup.appendBatch(dummyRecords(1), 0, bytes32(0), 0, bytes32(0));
     }
 
     function test_appendBatch_100Records_succeeds() public {
         bytes memory records = dummyRecords(100);
         (bytes32 expected,) = txRoots.compute(records);
         vm.prank(sequencer, sequencer);
-        rollup.appendBatch(records, 0, keccak256("root"));
+        rollup.appendBatch(records, 0, keccak256("root"), 0, bytes32(0));
         // Execution only; the transaction also pays 21k + calldata (EIP-7623 floor: ~4.4k/record).
         emit log_named_uint("appendBatch(100 records) execution gas", vm.lastCallGas().gasTotalUsed);
         assertEq(rollup.getBatch(0).txRoot, expected);
@@ -451,7 +463,7 @@ contract RollupTest is KeelTestBase {
         bytes memory records = dummyRecords(1000);
         (bytes32 expected,) = txRoots.compute(records);
         vm.prank(sequencer, sequencer);
-        rollup.appendBatch(records, 0, keccak256("root"));
+        rollup.appendBatch(records, 0, keccak256("root"), 0, bytes32(0));
         // Execution only; the transaction also pays 21k + calldata (EIP-7623 floor: ~4.4k/record).
         emit log_named_uint("appendBatch(1000 records) execution gas", vm.lastCallGas().gasTotalUsed);
         assertEq(rollup.getBatch(0).txRoot, expected);
@@ -470,6 +482,198 @@ contract RollupTest is KeelTestBase {
         assertEq(b.inboxEnd, consume);
         assertEq(b.txCount, records);
         assertEq(rollup.nextInboxStart(), consume);
+    }
+
+    // ------------------------------------------------------------------ appendBatch: expected tip
+
+    /// @dev Sends `appendBatch` as `poster` and returns the revert data ("" on success).
+    function tryAppend(
+        address poster,
+        bytes memory records,
+        uint256 inboxEnd,
+        bytes32 root,
+        uint256 expectedIndex,
+        bytes32 expectedPreStateRoot
+    ) internal returns (bool ok, bytes memory ret) {
+        bytes memory data = abi.encodeCall(
+            rollup.appendBatch, (records, inboxEnd, root, expectedIndex, expectedPreStateRoot)
+        );
+        vm.prank(poster, poster);
+        (ok, ret) = address(rollup).call(data);
+    }
+
+    function test_appendBatch_wrongExpectedIndex_reverts() public {
+        bytes memory records = dummyRecords(1);
+        // Empty rollup: only index 0 is accepted.
+        vm.prank(sequencer, sequencer);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, 1, 0));
+        rollup.appendBatch(records, 0, bytes32(uint256(1)), 1, bytes32(0));
+        appendSimple(bytes32(uint256(1)));
+        appendSimple(bytes32(uint256(2)));
+        // Two batches: the next index is 2, whatever root is named.
+        uint256[4] memory wrong = [uint256(0), 1, 3, type(uint256).max];
+        for (uint256 i; i < wrong.length; ++i) {
+            vm.prank(sequencer, sequencer);
+            vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, wrong[i], 2));
+            rollup.appendBatch(records, 0, bytes32(uint256(3)), wrong[i], bytes32(uint256(2)));
+        }
+        assertEq(rollup.batchCount(), 2);
+        assertEq(rollup.nextBatchId(), 3);
+        // The index check runs before the inbox checks: a stale posting reports the moved tip,
+        // not the inbox range it no longer fits.
+        depositETH(alice, alice, 1 ether);
+        vm.prank(sequencer, sequencer);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, 1, 2));
+        rollup.appendBatch(records, 7, bytes32(uint256(3)), 1, bytes32(uint256(1)));
+        assertEq(appendAs(sequencer, records, 1, bytes32(uint256(3))), 2);
+    }
+
+    function test_appendBatch_wrongPreStateRoot_reverts() public {
+        bytes memory records = dummyRecords(1);
+        // Empty rollup: the pre-state root is the genesis root, zero.
+        vm.prank(sequencer, sequencer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRollup.UnexpectedPreStateRoot.selector, bytes32(uint256(1)), bytes32(0))
+        );
+        rollup.appendBatch(records, 0, bytes32(uint256(1)), 0, bytes32(uint256(1)));
+        appendSimple(bytes32(uint256(1)));
+        appendSimple(bytes32(uint256(2)));
+        // The right index on any root but the tip's: genesis, an older batch's, an unknown one.
+        bytes32[3] memory wrong = [bytes32(0), bytes32(uint256(1)), keccak256("other")];
+        for (uint256 i; i < wrong.length; ++i) {
+            vm.prank(sequencer, sequencer);
+            vm.expectRevert(
+                abi.encodeWithSelector(IRollup.UnexpectedPreStateRoot.selector, wrong[i], bytes32(uint256(2)))
+            );
+            rollup.appendBatch(records, 0, bytes32(uint256(3)), 2, wrong[i]);
+        }
+        assertEq(rollup.batchCount(), 2);
+        vm.prank(sequencer, sequencer);
+        assertEq(rollup.appendBatch(records, 0, bytes32(uint256(3)), 2, bytes32(uint256(2))), 2);
+        assertEq(rollup.getBatch(2).preStateRoot, bytes32(uint256(2)));
+    }
+
+    /// @dev After a lost game removes batches 1 and 2, the next append must name the rewound
+    ///      index 1 and batch 0's root. A posting made for the old tip is refused before and after
+    ///      the indices are re-filled (then by its root).
+    function test_appendBatch_expectedIndexAfterRemoval_succeeds() public {
+        bytes32 r0 = keccak256("r0");
+        bytes32 r1 = keccak256("r1");
+        bytes32 r2 = keccak256("r2");
+        appendSimple(r0);
+        appendSimple(r1);
+        appendSimple(r2);
+        bytes memory records = dummyRecords(1);
+        // The sequencer loses a game on batch 1 (a one-step batch: the watcher proves the step
+        // right away): batches 1 and 2 go.
+        uint256 gameId = challengeAs(watcher, 1);
+        vm.prank(watcher);
+        manager.proveStep(gameId, mockWitness(keccak256("truth")));
+        assertEq(rollup.batchCount(), 1);
+        stakeFor(sequencer);
+
+        // The posting computed on the old tip (index 3 on r2).
+        vm.prank(sequencer, sequencer);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, 3, 1));
+        rollup.appendBatch(records, 0, keccak256("r3"), 3, r2);
+        // The removed batch's own index and pre-state root, or the rewound index on a removed root.
+        vm.prank(sequencer, sequencer);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, 2, 1));
+        rollup.appendBatch(records, 0, r2, 2, r1);
+        vm.prank(sequencer, sequencer);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedPreStateRoot.selector, r2, r0));
+        rollup.appendBatch(records, 0, keccak256("r3"), 1, r2);
+
+        (uint256 next, bytes32 pre) = tip();
+        assertEq(next, 1);
+        assertEq(pre, r0);
+        vm.prank(sequencer, sequencer);
+        assertEq(rollup.appendBatch(records, 0, keccak256("r1'"), 1, r0), 1);
+        appendSimple(keccak256("r2'"));
+        // Index 3 is the next one again, but on r2', not r2: the old posting still cannot land.
+        vm.prank(sequencer, sequencer);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedPreStateRoot.selector, r2, keccak256("r2'")));
+        rollup.appendBatch(records, 0, keccak256("r3"), 3, r2);
+        assertEq(rollup.batchCount(), 3);
+        assertEq(rollup.getBatch(1).preStateRoot, r0);
+    }
+
+    /// @dev A crashed poster that re-sends its posting (the same calldata, landing at the next
+    ///      nonce because the first one was mined after all) cannot append it twice, even though
+    ///      the inbox range `[inboxEnd, inboxEnd)` and the records alone would fit the new tip.
+    function test_appendBatch_samePostingTwice_reverts() public {
+        depositETH(alice, alice, 1 ether);
+        appendSimple(keccak256("r0"));
+        bytes memory records = dummyRecords(2);
+        uint256 inboxEnd = bridge.inboxLength();
+        (uint256 next, bytes32 pre) = tip();
+        bytes32 post = keccak256("r1");
+        (bool ok,) = tryAppend(sequencer, records, inboxEnd, post, next, pre);
+        assertTrue(ok);
+        (bool again, bytes memory ret) = tryAppend(sequencer, records, inboxEnd, post, next, pre);
+        assertFalse(again);
+        assertEq(ret, abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, 1, 2));
+        assertEq(rollup.batchCount(), 2);
+
+        // A batch that leaves the root unchanged (say, only invalid transactions) names its own
+        // post-state root as pre-state root: only the index tells the re-sent copy apart.
+        (next, pre) = tip();
+        (ok,) = tryAppend(sequencer, records, inboxEnd, pre, next, pre);
+        assertTrue(ok);
+        (again, ret) = tryAppend(sequencer, records, inboxEnd, pre, next, pre);
+        assertFalse(again);
+        assertEq(ret, abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, 2, 3));
+        assertEq(rollup.batchCount(), 3);
+    }
+
+    /// @dev Escape hatch front-run: once the sequencer has been silent for
+    ///      `sequencerInactivityPeriod`, staked Alice (the attacker) sees honest staked Bob's
+    ///      posting in the mempool and appends a state-changing batch right before it. Bob's
+    ///      batch was computed on the old tip, so instead of landing on Alice's root (a wrong
+    ///      claim that would cost Bob his stake) it reverts. Bob challenges Alice's batch, wins,
+    ///      and then his original posting fits the tip again.
+    function test_appendBatch_escapeHatchFrontRun_reverts() public {
+        bytes32 r0 = keccak256("r0");
+        appendSimple(r0);
+        stakeFor(alice);
+        stakeFor(bob);
+        vm.warp(block.timestamp + INACTIVITY_PERIOD);
+
+        // Bob computes his batch on the tip (index 1, root r0).
+        (uint256 next, bytes32 pre) = tip();
+        assertEq(next, 1);
+        assertEq(pre, r0);
+        bytes memory bobRecords = dummyRecords(2);
+        bytes32 bobPost = keccak256("bob: r0 + records");
+
+        // Alice front-runs with another batch on the same tip.
+        bytes32 alicePost = keccak256("alice: r0 + other records");
+        assertEq(appendAs(alice, dummyRecords(1), 0, alicePost), 1);
+
+        vm.prank(bob, bob);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedBatchIndex.selector, 1, 2));
+        rollup.appendBatch(bobRecords, 0, bobPost, next, pre);
+        // Bob posted nothing, so he is not the asserter of anything and can leave at once.
+        assertEq(rollup.batchCount(), 2);
+        assertEq(rollup.getBatch(1).poster, alice);
+        assertEq(rollup.lastPostedIndexPlusOne(bob), 0);
+        assertEq(rollup.stakes(bob), REQUIRED_STAKE);
+        assertTrue(rollup.canUnstake(bob));
+        // Even naming the new index, Bob's root on r0 would not fit the new tip.
+        vm.prank(bob, bob);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedPreStateRoot.selector, r0, alicePost));
+        rollup.appendBatch(bobRecords, 0, bobPost, 2, r0);
+
+        // Bob disputes Alice's batch (wrong, say) and wins; the tip is (1, r0) again.
+        uint256 gameId = challengeAs(bob, 1);
+        vm.prank(bob);
+        manager.proveStep(gameId, mockWitness(keccak256("truth")));
+        assertEq(rollup.batchCount(), 1);
+        assertEq(rollup.stakes(alice), 0);
+        vm.prank(bob, bob);
+        assertEq(rollup.appendBatch(bobRecords, 0, bobPost, next, pre), 1);
+        assertEq(rollup.getBatch(1).poster, bob);
+        assertEq(rollup.getBatch(1).preStateRoot, r0);
     }
 
     // ------------------------------------------------------------------ finalizeBatches

@@ -148,6 +148,110 @@ pub struct L1Client {
     manager: ChallengeManagerInstance<DynProvider>,
     /// Held from sending a transaction until its receipt, shared by clones.
     sending: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// What this client bids for gas.
+    fees: FeePolicy,
+    /// What this client's transactions paid, shared by clones.
+    spend: std::sync::Arc<parking_lot::Mutex<Spend>>,
+}
+
+/// What an account bids for L1 gas, and the most it may spend.
+///
+/// The bid is taken from the protocol, never from recent blocks' tips: on a quiet L1 those
+/// blocks are the poster's own postings, and a bid that follows them (as a fee-history
+/// estimate does) bids itself up without limit. The max fee is twice the latest base fee plus
+/// the tip (room for six full blocks of base-fee growth), capped at `max_fee_per_gas`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeePolicy {
+    /// The highest max fee per gas ever bid, in wei, replacements included.
+    pub max_fee_per_gas: u128,
+    /// The priority fee (tip) per gas of a first attempt, in wei.
+    pub tip: u128,
+    /// The highest tip per gas ever bid, in wei, replacements included.
+    pub max_tip: u128,
+    /// The most this account may pay for gas in any hour, in wei (`None`: no limit). A
+    /// transaction that could take it over (at its gas limit and max fee) is not sent.
+    pub budget_per_hour: Option<u128>,
+    /// How long a posting may wait for its receipt before it is replaced with a higher bid.
+    pub replace_after: std::time::Duration,
+}
+
+impl Default for FeePolicy {
+    fn default() -> Self {
+        Self {
+            max_fee_per_gas: 200 * GWEI,
+            tip: GWEI,
+            max_tip: 10 * GWEI,
+            budget_per_hour: None,
+            replace_after: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// One gwei, in wei.
+pub const GWEI: u128 = 1_000_000_000;
+
+/// A replacement must raise both fees by at least 10 % (geth's and anvil's price bump); 12.5 %
+/// clears it after integer rounding.
+const BUMP_NUMERATOR: u128 = 9;
+const BUMP_DENOMINATOR: u128 = 8;
+
+impl FeePolicy {
+    /// The `(max fee, tip)` per gas for an attempt after `bumps` replacements, given the latest
+    /// base fee.
+    pub fn bid(&self, base_fee: u128, bumps: u32) -> (u128, u128) {
+        let mut tip = self.tip.min(self.max_tip);
+        let mut max_fee = base_fee.saturating_mul(2).saturating_add(tip);
+        for _ in 0..bumps {
+            if max_fee >= self.max_fee_per_gas && tip >= self.max_tip {
+                break;
+            }
+            tip = (tip * BUMP_NUMERATOR).div_ceil(BUMP_DENOMINATOR).max(tip + 1);
+            max_fee = (max_fee * BUMP_NUMERATOR).div_ceil(BUMP_DENOMINATOR).max(max_fee + 1);
+        }
+        let max_fee = max_fee.min(self.max_fee_per_gas);
+        (max_fee, tip.min(self.max_tip).min(max_fee))
+    }
+}
+
+/// Gas paid, in total and over the last hour.
+#[derive(Debug, Default)]
+struct Spend {
+    total_wei: u128,
+    recent: std::collections::VecDeque<(std::time::Instant, u128)>,
+}
+
+impl Spend {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    fn last_hour(&mut self) -> u128 {
+        while self.recent.front().is_some_and(|(t, _)| t.elapsed() >= Self::WINDOW) {
+            self.recent.pop_front();
+        }
+        self.recent.iter().map(|(_, w)| w).sum()
+    }
+
+    fn record(&mut self, wei: u128) {
+        self.total_wei = self.total_wei.saturating_add(wei);
+        self.recent.push_back((std::time::Instant::now(), wei));
+    }
+}
+
+/// The gas limit sent for an estimate: nodes' estimates can come out short (a first `dissect`
+/// was estimated 2,800 gas below what it used), and a move that runs out of gas on chain can
+/// lose a game by timeout.
+pub fn gas_limit_for(estimate: u64) -> u64 {
+    estimate.saturating_add(estimate / 5).saturating_add(20_000)
+}
+
+/// How an attempt at a transaction ended while it was waited for.
+enum Wait {
+    Mined(Box<TransactionReceipt>),
+    /// The nonce was taken by a transaction this wait did not send (one of a crashed process).
+    NonceTaken,
+    /// Nothing sent is known to the node any more.
+    Dropped,
+    /// Still pending after the replacement time.
+    Pending,
 }
 
 /// Connect an HTTP provider that signs with `signer`.
@@ -187,6 +291,18 @@ const RECEIPT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 pub(crate) async fn confirm(
     pending: PendingTransactionBuilder<Ethereum>,
 ) -> Result<TransactionReceipt, L1Error> {
+    let receipt = confirm_unchecked(pending).await?;
+    if !receipt.status() {
+        return Err(L1Error::Reverted(receipt.transaction_hash));
+    }
+    Ok(receipt)
+}
+
+/// [`confirm`], but a mined transaction's receipt is returned whether it reverted or not (its
+/// gas is paid either way).
+async fn confirm_unchecked(
+    pending: PendingTransactionBuilder<Ethereum>,
+) -> Result<TransactionReceipt, L1Error> {
     let hash = *pending.tx_hash();
     let provider = pending.provider().clone();
     let started = std::time::Instant::now();
@@ -207,9 +323,6 @@ pub(crate) async fn confirm(
         }
         tokio::time::sleep(RECEIPT_POLL).await;
     };
-    if !receipt.status() {
-        return Err(L1Error::Reverted(receipt.transaction_hash));
-    }
     Ok(receipt)
 }
 
@@ -238,6 +351,115 @@ impl L1Client {
             account,
             deployment,
             sending: Default::default(),
+            fees: FeePolicy::default(),
+            spend: Default::default(),
+        }
+    }
+
+    /// This client with another fee policy.
+    pub fn with_fee_policy(mut self, fees: FeePolicy) -> Self {
+        self.fees = fees;
+        self
+    }
+
+    /// The fee policy.
+    pub fn fee_policy(&self) -> &FeePolicy {
+        &self.fees
+    }
+
+    /// Wei this client's transactions have paid for gas since it was made (all its clones).
+    pub fn spent_wei(&self) -> u128 {
+        self.spend.lock().total_wei
+    }
+
+    /// The latest block's base fee per gas, in wei.
+    pub async fn base_fee(&self) -> Result<u128, L1Error> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| L1Error::Decode("no latest block".into()))?;
+        Ok(u128::from(block.header.base_fee_per_gas.unwrap_or_default()))
+    }
+
+    /// Refuse a transaction that could take the hour's spend over the budget.
+    fn check_budget(&self, gas: u64, max_fee: u128) -> Result<(), L1Error> {
+        let Some(budget) = self.fees.budget_per_hour else { return Ok(()) };
+        let spent = self.spend.lock().last_hour();
+        let worst = u128::from(gas).saturating_mul(max_fee);
+        if spent.saturating_add(worst) > budget {
+            return Err(L1Error::BudgetExhausted {
+                spent_wei: spent,
+                next_wei: worst,
+                budget_wei: budget,
+            });
+        }
+        Ok(())
+    }
+
+    fn record_spend(&self, receipt: &TransactionReceipt) {
+        let wei = u128::from(receipt.gas_used).saturating_mul(receipt.effective_gas_price);
+        self.spend.lock().record(wei);
+    }
+
+    /// Send a call with the gas limit of [`gas_limit_for`] and the fee policy's first bid, and
+    /// wait for its receipt. The caller holds the send lock.
+    async fn send_call<C: SolCall>(
+        &self,
+        call: alloy::contract::SolCallBuilder<&DynProvider, C>,
+    ) -> Result<TransactionReceipt, L1Error> {
+        let gas = gas_limit_for(call.estimate_gas().await?);
+        let (max_fee, tip) = self.fees.bid(self.base_fee().await?, 0);
+        self.check_budget(gas, max_fee)?;
+        let pending =
+            call.gas(gas).max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip).send().await?;
+        let receipt = confirm_unchecked(pending).await?;
+        self.record_spend(&receipt);
+        if !receipt.status() {
+            return Err(L1Error::Reverted(receipt.transaction_hash));
+        }
+        Ok(receipt)
+    }
+
+    /// Wait for a receipt of any of `sent` (attempts at one nonce) for at most `limit`.
+    async fn wait_for_any(
+        &self,
+        sent: &[TxHash],
+        nonce: u64,
+        limit: std::time::Duration,
+    ) -> Result<Wait, L1Error> {
+        let started = std::time::Instant::now();
+        let mut unknown_since: Option<std::time::Instant> = None;
+        loop {
+            for hash in sent {
+                if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
+                    return Ok(Wait::Mined(Box::new(receipt)));
+                }
+            }
+            if self.provider.get_transaction_count(self.account).latest().await? > nonce {
+                // Mined between the two reads, or taken by another transaction.
+                for hash in sent {
+                    if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
+                        return Ok(Wait::Mined(Box::new(receipt)));
+                    }
+                }
+                return Ok(Wait::NonceTaken);
+            }
+            let mut known = false;
+            for hash in sent {
+                known |= self.provider.get_transaction_by_hash(*hash).await?.is_some();
+            }
+            if known {
+                unknown_since = None;
+            } else if unknown_since.get_or_insert_with(std::time::Instant::now).elapsed()
+                >= DROPPED_AFTER
+            {
+                return Ok(Wait::Dropped);
+            }
+            if started.elapsed() >= limit {
+                return Ok(Wait::Pending);
+            }
+            tokio::time::sleep(RECEIPT_POLL).await;
         }
     }
 
@@ -286,7 +508,7 @@ impl L1Client {
     /// Put `amount` wei of stake on the Rollup.
     pub async fn stake(&self, amount: U256) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.rollup.stake().value(amount).send().await?).await
+        self.send_call(self.rollup.stake().value(amount)).await
     }
 
     /// This account's stake, in wei.
@@ -294,29 +516,162 @@ impl L1Client {
         Ok(self.rollup.stakes(who).call().await?)
     }
 
-    /// Append a batch; returns its index and the receipt.
+    /// Append a batch meant for index `expected_index` on top of a tip whose post-state root is
+    /// `expected_pre_root`; returns its index and the receipt.
+    ///
+    /// L1 reverts the call unless the Rollup is at exactly that index and tip, so a posting
+    /// lands where it was computed for or nowhere: after a reorg, a crash with a posting still
+    /// pending, or a race with another poster, a stale posting reverts instead of appending the
+    /// same records at the next index.
+    ///
+    /// Every attempt uses the account's mined nonce: a posting of ours still pending (a crash
+    /// or timeout while it waited) is replaced, not queued behind. An attempt without a receipt
+    /// after the fee policy's `replace_after` is replaced with both fees raised by the minimum
+    /// the node accepts, never above the policy's caps. Returns [`L1Error::NonceTaken`] when
+    /// another transaction of this account (a crashed process's posting) took the nonce: the
+    /// caller re-reads L1 before anything else.
     pub async fn append_batch(
         &self,
         records: &[Record],
         inbox_end: u64,
         post_state_root: B256,
+        expected_index: u64,
+        expected_pre_root: B256,
     ) -> Result<(u64, TransactionReceipt), L1Error> {
         let _sending = self.sending.lock().await;
-        let bytes: Vec<u8> = records.iter().flat_map(|r| r.0).collect();
-        // Sent with the account's *mined* nonce and twice the current fees: if an earlier
-        // posting is still pending (a crash or timeout while it waited), this one replaces it
-        // instead of queueing behind it, so the same batch can never land twice.
+        let bytes = Bytes::from(records.iter().flat_map(|r| r.0).collect::<Vec<u8>>());
+        let call = || {
+            self.rollup.appendBatch(
+                bytes.clone(),
+                U256::from(inbox_end),
+                post_state_root,
+                U256::from(expected_index),
+                expected_pre_root,
+            )
+        };
         let nonce = self.provider.get_transaction_count(self.account).latest().await?;
-        let fees = self.provider.estimate_eip1559_fees().await?;
-        let call = self
-            .rollup
-            .appendBatch(Bytes::from(bytes), U256::from(inbox_end), post_state_root)
-            .nonce(nonce)
-            .max_fee_per_gas(fees.max_fee_per_gas.saturating_mul(2))
-            .max_priority_fee_per_gas(fees.max_priority_fee_per_gas.saturating_mul(2));
-        let receipt = confirm(call.send().await?).await?;
-        let appended: Rollup::BatchAppended = event(&receipt)?;
-        Ok((to_u64(appended.index, "batch index")?, receipt))
+        // Reverts (with the contract's error) when L1 is not at the expected index and tip.
+        let gas = gas_limit_for(call().estimate_gas().await?);
+        let started = std::time::Instant::now();
+        let mut bumps = 0u32;
+        let mut sent: Vec<TxHash> = Vec::new();
+        let mut last_bid = None;
+        loop {
+            if started.elapsed() >= RECEIPT_TIMEOUT {
+                return Err(L1Error::NotMined {
+                    hash: sent.last().copied().unwrap_or_default(),
+                    why: "no receipt within the time limit",
+                });
+            }
+            let (max_fee, tip) = self.fees.bid(self.base_fee().await?, bumps);
+            // At the caps a replacement cannot outbid what is pending: wait for it instead.
+            if last_bid != Some((max_fee, tip)) {
+                self.check_budget(gas, max_fee)?;
+                let attempt = call()
+                    .nonce(nonce)
+                    .gas(gas)
+                    .max_fee_per_gas(max_fee)
+                    .max_priority_fee_per_gas(tip)
+                    .send()
+                    .await;
+                match attempt {
+                    Ok(pending) => {
+                        sent.push(*pending.tx_hash());
+                        last_bid = Some((max_fee, tip));
+                    }
+                    // A transaction of ours with higher or equal fees holds the nonce (one a
+                    // crashed process sent): outbid it by one more step.
+                    // At the caps, wait for that one (or for it to be dropped) instead.
+                    Err(e) if is_replacement_refused(&e) => {
+                        tracing::debug!(error = %e, bumps, "replacement refused; raising the bid");
+                        let base = self.base_fee().await?;
+                        if self.fees.bid(base, bumps + 1) != self.fees.bid(base, bumps) {
+                            bumps += 1;
+                            continue;
+                        }
+                        last_bid = Some((max_fee, tip));
+                    }
+                    Err(e) if is_nonce_too_low(&e) => return Err(L1Error::NonceTaken { nonce }),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let limit = if sent.is_empty() { RECEIPT_POLL } else { self.fees.replace_after };
+            match self.wait_for_any(&sent, nonce, limit).await? {
+                Wait::Mined(receipt) => {
+                    self.record_spend(&receipt);
+                    if !receipt.status() {
+                        return Err(L1Error::Reverted(receipt.transaction_hash));
+                    }
+                    let appended: Rollup::BatchAppended = event(&receipt)?;
+                    return Ok((to_u64(appended.index, "batch index")?, *receipt));
+                }
+                Wait::NonceTaken => return Err(L1Error::NonceTaken { nonce }),
+                Wait::Dropped => {
+                    tracing::warn!(nonce, "posting dropped by the node; sending it again");
+                    sent.clear();
+                    last_bid = None;
+                }
+                Wait::Pending => {
+                    tracing::info!(
+                        nonce,
+                        bumps,
+                        "posting not mined yet; replacing it with a higher bid"
+                    );
+                    bumps += 1;
+                }
+            }
+        }
+    }
+
+    /// Check the deployment file against the contracts on L1: the chain, the wiring and every
+    /// Rollup parameter. A service that took a wrong degree, chain id, fee recipient or period
+    /// from the file would compute wrong roots or moves (a wrong degree made the challenger
+    /// index out of bounds), so it refuses to start with the first field that differs.
+    pub async fn check_deployment(&self) -> Result<(), L1Error> {
+        let d = &self.deployment;
+        let p = &d.params;
+        let mismatch = |field: &'static str, file: String, l1: String| {
+            Err(L1Error::DeploymentMismatch { field, file, l1 })
+        };
+        let chain_id = self.provider.get_chain_id().await?;
+        if chain_id != d.l1_chain_id {
+            return mismatch("l1ChainId", d.l1_chain_id.to_string(), chain_id.to_string());
+        }
+        if self.provider.get_code_at(d.rollup).await?.is_empty() {
+            return mismatch("rollup", d.rollup.to_string(), "no contract at that address".into());
+        }
+        let r = &self.rollup;
+        macro_rules! same {
+            ($field:literal, $file:expr, $call:expr) => {{
+                let on_l1 = $call.call().await?;
+                if on_l1 != $file {
+                    return mismatch($field, format!("{:?}", $file), format!("{:?}", on_l1));
+                }
+            }};
+        }
+        same!("bridge", d.bridge, r.bridge());
+        same!("challengeManager", d.challenge_manager, r.challengeManager());
+        same!("params.l2ChainId", p.l2_chain_id, r.l2ChainId());
+        same!("params.feeRecipient", p.fee_recipient, r.feeRecipient());
+        same!("params.sequencer", p.sequencer, r.sequencer());
+        same!("params.challengePeriodSecs", p.challenge_period_secs, r.challengePeriod());
+        same!("params.moveTimeoutSecs", p.move_timeout_secs, r.moveTimeout());
+        same!("params.requiredStakeWei", p.required_stake_wei, r.requiredStake());
+        same!("params.challengeBondWei", p.challenge_bond_wei, r.challengeBond());
+        same!(
+            "params.forceInclusionDelaySecs",
+            p.force_inclusion_delay_secs,
+            r.forceInclusionDelay()
+        );
+        same!(
+            "params.sequencerInactivityPeriodSecs",
+            p.sequencer_inactivity_period_secs,
+            r.sequencerInactivityPeriod()
+        );
+        same!("params.degree", p.degree, r.degree());
+        same!("params.challengerShareBps", p.challenger_share_bps, r.challengerShareBps());
+        same!("oneStepProver", d.one_step_prover, self.manager.prover());
+        Ok(())
     }
 
     /// The latest time batch `index` can be challenged (L1 timestamp, seconds).
@@ -344,6 +699,11 @@ impl L1Client {
         Ok(self.rollup.getBatch(U256::from(index)).call().await?)
     }
 
+    /// Whether batch `index` is still the batch with unique id `id` (not removed by a game).
+    pub async fn is_current(&self, index: u64, id: u64) -> Result<bool, L1Error> {
+        Ok(self.rollup.isCurrent(U256::from(index), id).call().await?)
+    }
+
     /// Whether batch `index` is final.
     pub async fn is_final(&self, index: u64) -> Result<bool, L1Error> {
         Ok(self.rollup.isFinal(U256::from(index)).call().await?)
@@ -352,7 +712,7 @@ impl L1Client {
     /// Finalize every batch up to and including `up_to` that can be.
     pub async fn finalize_batches(&self, up_to: u64) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.rollup.finalizeBatches(U256::from(up_to)).send().await?).await
+        self.send_call(self.rollup.finalizeBatches(U256::from(up_to))).await
     }
 
     /// The Rollup's batch events in `[from_block, to_block]`, in L1 order, with each appended
@@ -436,6 +796,11 @@ impl L1Client {
         to_u64(self.bridge.inboxLength().call().await?, "inbox length")
     }
 
+    /// The L1 timestamp at which inbox entry `index` was appended.
+    pub async fn inbox_entry_timestamp(&self, index: u64) -> Result<u64, L1Error> {
+        to_u64(self.bridge.entryTimestamp(U256::from(index)).call().await?, "timestamp")
+    }
+
     /// The inbox entries appended in `[from_block, to_block]`, in order.
     pub async fn inbox_entries(
         &self,
@@ -485,8 +850,7 @@ impl L1Client {
     /// Deposit `amount` wei of ETH for `recipient` on L2; returns the inbox index.
     pub async fn deposit_eth(&self, recipient: Address, amount: U256) -> Result<u64, L1Error> {
         let _sending = self.sending.lock().await;
-        let receipt =
-            confirm(self.bridge.depositETH(recipient).value(amount).send().await?).await?;
+        let receipt = self.send_call(self.bridge.depositETH(recipient).value(amount)).await?;
         let e: Bridge::InboxEntryAppended = event(&receipt)?;
         to_u64(e.index, "inbox index")
     }
@@ -499,8 +863,7 @@ impl L1Client {
         amount: U256,
     ) -> Result<u64, L1Error> {
         let _sending = self.sending.lock().await;
-        let receipt =
-            confirm(self.bridge.depositERC20(token, recipient, amount).send().await?).await?;
+        let receipt = self.send_call(self.bridge.depositERC20(token, recipient, amount)).await?;
         let e: Bridge::InboxEntryAppended = event(&receipt)?;
         to_u64(e.index, "inbox index")
     }
@@ -514,7 +877,7 @@ impl L1Client {
     ) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
         let erc20 = IErc20::new(token, self.provider.clone());
-        confirm(erc20.approve(self.deployment.bridge, amount).send().await?).await
+        self.send_call(erc20.approve(self.deployment.bridge, amount)).await
     }
 
     /// How much of `token` the Bridge may take from this account.
@@ -531,7 +894,7 @@ impl L1Client {
     /// Ask for a withdrawal through L1 that the sequencer cannot refuse; returns the inbox index.
     pub async fn force_withdraw(&self, token: Address, amount: u128) -> Result<u64, L1Error> {
         let _sending = self.sending.lock().await;
-        let receipt = confirm(self.bridge.forceWithdraw(token, amount).send().await?).await?;
+        let receipt = self.send_call(self.bridge.forceWithdraw(token, amount)).await?;
         let e: Bridge::InboxEntryAppended = event(&receipt)?;
         to_u64(e.index, "inbox index")
     }
@@ -555,7 +918,7 @@ impl L1Client {
             U256::from(amount),
             siblings,
         );
-        confirm(call.send().await?).await
+        self.send_call(call).await
     }
 
     /// Whether withdrawal `index` has been paid.
@@ -570,8 +933,7 @@ impl L1Client {
         let _sending = self.sending.lock().await;
         let bond = self.manager.challengeBond().call().await?;
         let receipt =
-            confirm(self.manager.challenge(U256::from(batch_index)).value(bond).send().await?)
-                .await?;
+            self.send_call(self.manager.challenge(U256::from(batch_index)).value(bond)).await?;
         let e: ChallengeManager::GameStarted = event(&receipt)?;
         to_u64(e.gameId, "game id")
     }
@@ -583,13 +945,13 @@ impl L1Client {
         roots: Vec<B256>,
     ) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.manager.dissect(U256::from(game), roots).send().await?).await
+        self.send_call(self.manager.dissect(U256::from(game), roots)).await
     }
 
     /// As the challenger: pick the disputed segment.
     pub async fn select(&self, game: u64, segment: u64) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.manager.select(U256::from(game), U256::from(segment)).send().await?).await
+        self.send_call(self.manager.select(U256::from(game), U256::from(segment))).await
     }
 
     /// As the challenger: prove the single disputed step with `witness` (ABI `StepWitness`).
@@ -599,25 +961,25 @@ impl L1Client {
         witness: Vec<u8>,
     ) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.manager.proveStep(U256::from(game), Bytes::from(witness)).send().await?).await
+        self.send_call(self.manager.proveStep(U256::from(game), Bytes::from(witness))).await
     }
 
     /// End a game whose party to move missed its deadline.
     pub async fn timeout(&self, game: u64) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.manager.timeout(U256::from(game)).send().await?).await
+        self.send_call(self.manager.timeout(U256::from(game))).await
     }
 
     /// Close a game whose batch was removed by another game (bond returned).
     pub async fn cancel_stale(&self, game: u64) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.manager.cancelStale(U256::from(game)).send().await?).await
+        self.send_call(self.manager.cancelStale(U256::from(game))).await
     }
 
     /// Withdraw the ETH the ChallengeManager credited to this account (rewards, bonds).
     pub async fn withdraw_credits(&self) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
-        confirm(self.manager.withdraw().send().await?).await
+        self.send_call(self.manager.withdraw()).await
     }
 
     /// ETH credited to `who` in the ChallengeManager, in wei.
@@ -660,5 +1022,52 @@ impl L1Client {
             root_hi: g.rootHi,
             dissection_roots: roots,
         })
+    }
+}
+
+/// Whether a send failed because the node refuses to replace a pending transaction of the same
+/// nonce (its fees are not higher by the price bump) or already has this exact one.
+fn is_replacement_refused(e: &alloy::contract::Error) -> bool {
+    let m = e.to_string().to_ascii_lowercase();
+    m.contains("underpriced") || m.contains("already known") || m.contains("already imported")
+}
+
+/// Whether a send failed because the nonce is already mined.
+fn is_nonce_too_low(e: &alloy::contract::Error) -> bool {
+    let m = e.to_string().to_ascii_lowercase();
+    m.contains("nonce too low") || m.contains("nonce is too low")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bid_follows_the_base_fee_and_never_passes_the_caps() {
+        let p = FeePolicy {
+            max_fee_per_gas: 100 * GWEI,
+            tip: GWEI,
+            max_tip: 3 * GWEI,
+            budget_per_hour: None,
+            replace_after: std::time::Duration::from_secs(1),
+        };
+        assert_eq!(p.bid(10 * GWEI, 0), (21 * GWEI, GWEI));
+        // Each replacement raises both fees by at least the 10 % nodes require.
+        let (f0, t0) = p.bid(10 * GWEI, 0);
+        let (f1, t1) = p.bid(10 * GWEI, 1);
+        assert!(f1 * 10 >= f0 * 11 && t1 * 10 >= t0 * 11, "{f1} {t1}");
+        // However often it is replaced and however high the base fee, the caps hold.
+        for bumps in [5, 50, 5_000] {
+            let (f, t) = p.bid(10_000 * GWEI, bumps);
+            assert!(f <= 100 * GWEI && t <= 3 * GWEI && t <= f);
+        }
+        // A quiet L1: the bid does not depend on earlier bids, only on the base fee.
+        assert_eq!(p.bid(7, 0), (14 + GWEI, GWEI));
+    }
+
+    #[test]
+    fn gas_limits_leave_a_margin_over_the_estimate() {
+        assert_eq!(gas_limit_for(228_479), 228_479 + 45_695 + 20_000);
+        assert!(gas_limit_for(228_479) > 231_279);
     }
 }

@@ -26,6 +26,39 @@ pub enum L1Error {
         /// Dropped, or timed out.
         why: &'static str,
     },
+    /// Another transaction of this account took the nonce an attempt was sent with (a
+    /// crashed process's posting, mined meanwhile): read L1 again before sending anything.
+    #[error("nonce {nonce} was taken by another transaction of this account")]
+    NonceTaken {
+        /// The nonce.
+        nonce: u64,
+    },
+    /// Sending would take this hour's gas spend over the fee policy's budget.
+    #[error(
+        "L1 gas budget exhausted: {spent_wei} wei spent in the last hour, the next transaction \
+         may cost {next_wei} wei, the budget is {budget_wei} wei per hour"
+    )]
+    BudgetExhausted {
+        /// Spent in the last hour.
+        spent_wei: u128,
+        /// The most the next transaction may cost (gas limit × max fee).
+        next_wei: u128,
+        /// The budget per hour.
+        budget_wei: u128,
+    },
+    /// The deployment file says one thing, the contracts on L1 another.
+    #[error(
+        "the deployment file disagrees with L1 on `{field}`: the file says {file}, L1 says {l1} \
+         (wrong file for this L1, or the contracts were redeployed: fix the file)"
+    )]
+    DeploymentMismatch {
+        /// The field, as named in the deployment file.
+        field: &'static str,
+        /// The file's value.
+        file: String,
+        /// L1's value.
+        l1: String,
+    },
     /// L1 returned data this crate cannot interpret.
     #[error("unexpected L1 data: {0}")]
     Decode(String),

@@ -101,7 +101,11 @@ async fn deposit_append_read_back_finalize_and_withdraw() {
     let exec = execute_batch(&config, &mut state, &batch).expect("mem");
     assert!(exec.outcomes.iter().all(|o| o.is_applied()));
 
-    let (index, _) = net.sequencer.append_batch(&records, 1, exec.post_root).await.expect("append");
+    let (index, _) = net
+        .sequencer
+        .append_batch(&records, 1, exec.post_root, 0, B256::ZERO)
+        .await
+        .expect("append");
     assert_eq!(index, 0);
 
     // Read it back from L1 data alone.
@@ -158,7 +162,7 @@ async fn a_wrong_root_loses_its_game_and_the_batch_is_removed() {
     // The dishonest sequencer's roots diverge from step 6 on.
     let diverge = 6u64;
     let claimed = |k: u64| if k < diverge { honest[k as usize] } else { B256::repeat_byte(0xBD) };
-    net.sequencer.append_batch(&records, 1, claimed(n)).await.expect("append");
+    net.sequencer.append_batch(&records, 1, claimed(n), 0, B256::ZERO).await.expect("append");
 
     let stake_before = net.sequencer.stake_of(net.sequencer.account()).await.expect("rpc");
     let game = net.challenger.challenge(0).await.expect("challenge");
@@ -211,4 +215,99 @@ async fn a_wrong_root_loses_its_game_and_the_batch_is_removed() {
     let share =
         stake_before * U256::from(net.deployment.params.challenger_share_bps) / U256::from(10_000);
     assert_eq!(net.challenger.credits(net.challenger.account()).await.expect("rpc"), bond + share);
+}
+
+/// A batch whose roots follow from the genesis state: one deposit, no records.
+async fn inbox_only_batch(net: &Net) -> (u64, B256) {
+    let user = net.user.account();
+    let index = net.user.deposit_eth(user, U256::from(1_000u64)).await.expect("deposit");
+    let head = net.user.head().await.expect("rpc");
+    let entries = net.user.inbox_entries(net.deployment.start_block, head).await.expect("inbox");
+    let steps = BatchSteps { entries: vec![entries[index as usize].entry], records: vec![] };
+    let mut state = MemoryState::new();
+    let root =
+        execute_batch(&net.deployment.chain_config(), &mut state, &steps).expect("mem").post_root;
+    (index + 1, root)
+}
+
+/// The poster's crash race made deterministic: a posting is pending (automine off) when a
+/// restarted poster posts the same batch again. The second attempt replaces the first at the
+/// same nonce (raising the bid by the node's minimum instead of failing as "already known"),
+/// exactly one batch lands, at the index both were meant for; and a posting meant for an index
+/// L1 has moved past is refused before anything is sent.
+#[tokio::test]
+async fn a_posting_pending_at_a_restart_is_replaced_and_lands_once() {
+    let net = setup().await;
+    let (inbox_end, root) = inbox_only_batch(&net).await;
+    let provider = net.sequencer.provider().clone();
+    provider.anvil_set_auto_mine(false).await.expect("anvil");
+
+    let first = net.sequencer.clone();
+    let pending =
+        tokio::spawn(async move { first.append_batch(&[], inbox_end, root, 0, B256::ZERO).await });
+    // Wait until the first posting is in the pool.
+    let account = net.sequencer.account();
+    for _ in 0..100 {
+        let (mined, pooled) = (
+            provider.get_transaction_count(account).latest().await.expect("rpc"),
+            provider.get_transaction_count(account).pending().await.expect("rpc"),
+        );
+        if pooled > mined {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The "restarted" poster: a new client with the same key and no memory of the first.
+    let restarted = L1Client::new(provider.clone(), account, net.deployment.clone());
+    let mining = {
+        let provider = provider.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+            provider.evm_mine(None).await.expect("mine");
+        })
+    };
+    let (index, _) =
+        restarted.append_batch(&[], inbox_end, root, 0, B256::ZERO).await.expect("lands");
+    mining.await.expect("miner");
+    assert_eq!(index, 0);
+    match pending.await.expect("task") {
+        Ok((i, _)) => assert_eq!(i, 0),
+        Err(keel_l1::L1Error::NonceTaken { .. }) => {}
+        Err(e) => panic!("the first attempt ended with {e}"),
+    }
+    provider.anvil_set_auto_mine(true).await.expect("anvil");
+    assert_eq!(net.sequencer.batch_count().await.expect("rpc"), 1, "the batch landed once");
+
+    // The same posting again (a third process, or the first one retrying): L1 is at index 1,
+    // so it is refused and nothing lands at index 1.
+    let again = net.sequencer.append_batch(&[], inbox_end, root, 0, B256::ZERO).await;
+    assert!(again.is_err(), "a posting for a past index must not land");
+    // Meant for index 1 but computed on another tip: refused too.
+    let stale_tip = net.sequencer.append_batch(&[], inbox_end, root, 1, B256::ZERO).await;
+    assert!(stale_tip.is_err(), "a posting on a stale tip must not land");
+    assert_eq!(net.sequencer.batch_count().await.expect("rpc"), 1);
+}
+
+/// Two postings in flight and an L1 revert between them: after the revert L1 is back at index
+/// 0, and the posting meant for index 1 can no longer land there.
+#[tokio::test]
+async fn a_posting_meant_for_a_reverted_tip_cannot_land_at_another_index() {
+    let net = setup().await;
+    let (inbox_end, root) = inbox_only_batch(&net).await;
+    let provider = net.sequencer.provider().clone();
+    let snapshot = provider.anvil_snapshot().await.expect("snapshot");
+    let (i0, _) = net.sequencer.append_batch(&[], inbox_end, root, 0, B256::ZERO).await.expect("0");
+    assert_eq!(i0, 0);
+    // A second, empty-inbox batch cannot exist (EmptyBatch); post one with a record instead.
+    let domain = Domain::new(net.deployment.chain_config());
+    let record =
+        domain.sign(&transfer(TxKind::Transfer, Address::repeat_byte(9), 1, 0), &net.user_key);
+    let (i1, _) = net.sequencer.append_batch(&[record], inbox_end, root, 1, root).await.expect("1");
+    assert_eq!(i1, 1);
+    assert!(provider.anvil_revert(snapshot).await.expect("revert"));
+    provider.evm_mine(None).await.expect("mine");
+    assert_eq!(net.sequencer.batch_count().await.expect("rpc"), 0);
+    // Batch 1 re-sent before batch 0 (the order a confused poster might use) is refused.
+    assert!(net.sequencer.append_batch(&[record], inbox_end, root, 1, root).await.is_err());
+    assert_eq!(net.sequencer.batch_count().await.expect("rpc"), 0);
 }

@@ -66,6 +66,10 @@ pub struct ApiState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The status page's cached view of L1.
     pub status: crate::status::StatusView,
+    /// How the batch poster is doing.
+    pub posting: crate::poster::PostingHealth,
+    /// How long posting may fail before `/readyz` turns not ready.
+    pub posting_stall_after: Duration,
 }
 
 /// An API error: status, machine-readable code, human message, and optional details.
@@ -765,6 +769,12 @@ async fn config(State(state): State<ApiState>) -> Json<Value> {
 }
 
 async fn readyz(State(state): State<ApiState>) -> Response {
+    // A sequencer whose batches do not reach L1 acknowledges transactions that may never be
+    // posted: not ready, so a load balancer and an operator see the stall.
+    if let Some(reason) = state.posting.not_ready_reason(state.posting_stall_after) {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "posting_stalled", reason)
+            .into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(2), state.ledger.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
         Ok(Err(e)) => ApiError::unavailable("readiness check", e).into_response(),

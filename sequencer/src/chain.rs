@@ -252,24 +252,66 @@ impl Chain {
         Ok(())
     }
 
-    /// Open a new batch consuming every known inbox entry, unless one is open.
-    pub fn ensure_open_batch(&mut self) {
-        if self.open_batch().is_none() {
-            self.open_batch_to(self.known_inbox());
+    /// Whether known inbox entries wait for a batch to consume them.
+    pub fn inbox_waiting(&self) -> bool {
+        self.known_inbox() > self.consumed_inbox()
+    }
+
+    /// Put every known, unconsumed inbox entry into a batch: a new one when none is open, or the
+    /// open one while it holds no transaction yet (its inbox steps come first, so it can still
+    /// take more). An open batch that already holds transactions cannot take them; the caller
+    /// closes it ([`Chain::must_close_for_inbox`]) so the next batch does.
+    ///
+    /// This is the only way a batch opens without a transaction, so no batch ever stays open
+    /// without a step while entries wait (a stall: the entries would go overdue).
+    pub fn absorb_inbox(&mut self) {
+        if !self.inbox_waiting() {
+            return;
         }
+        match self.open_batch() {
+            None => self.open_batch_to(self.known_inbox()),
+            Some(b) if b.tx_count == 0 => self.extend_open_batch_to(self.known_inbox()),
+            Some(_) => {}
+        }
+    }
+
+    /// Whether the open batch must close now so that waiting inbox entries go into the next
+    /// one: it holds transactions (so it cannot take them) and entries wait. Closing at once,
+    /// instead of when the batch's age is up, keeps every entry far from its force-inclusion
+    /// deadline: a closed batch that leaves out an overdue entry could never be appended.
+    pub fn must_close_for_inbox(&self) -> bool {
+        self.inbox_waiting() && self.open_batch().is_some_and(|b| b.tx_count > 0)
+    }
+
+    fn consume_inbox(&mut self, start: u64, end: u64) {
+        let config = *self.config();
+        for e in &self.inbox[start as usize..end as usize] {
+            let Ok(outcome) = apply_step(&config, Step::Inbox(&e.entry), &mut self.state);
+            if outcome.is_applied() && e.entry.kind == InboxKind::ForcedWithdrawal {
+                self.withdrawals.push((e.entry.sender, e.entry.token, e.entry.amount));
+            }
+        }
+    }
+
+    fn extend_open_batch_to(&mut self, inbox_end: u64) {
+        let Some(b) = self.batches.last() else { return };
+        let (index, inbox_start, from) = (b.index, b.inbox_start, b.inbox_end);
+        if b.post_root.is_some() || b.tx_count != 0 || inbox_end <= from {
+            return;
+        }
+        self.consume_inbox(from, inbox_end);
+        if let Some(b) = self.batches.last_mut() {
+            b.inbox_end = inbox_end;
+        }
+        // The ledger stores the open batch again with its new range (see `Ledger::commit`).
+        self.pending_changes.push(BatchChange::Open { index, inbox_start, inbox_end });
     }
 
     fn open_batch_to(&mut self, inbox_end: u64) {
         let index = self.batches.len() as u64;
         let inbox_start = self.consumed_inbox();
         let pre_root = self.batches.last().and_then(|b| b.post_root).unwrap_or_default();
-        let config = *self.config();
-        for e in &self.inbox[inbox_start as usize..inbox_end as usize] {
-            let Ok(outcome) = apply_step(&config, Step::Inbox(&e.entry), &mut self.state);
-            if outcome.is_applied() && e.entry.kind == InboxKind::ForcedWithdrawal {
-                self.withdrawals.push((e.entry.sender, e.entry.token, e.entry.amount));
-            }
-        }
+        self.consume_inbox(inbox_start, inbox_end);
         self.batches.push(BatchInfo {
             index,
             inbox_start,
@@ -289,15 +331,20 @@ impl Chain {
         std::mem::take(&mut self.pending_changes)
     }
 
-    /// Apply one transaction to the open batch, opening one if none is. Rejected transactions
-    /// change nothing (an opened batch stays open and empty).
+    /// Apply one transaction to the open batch, opening one if none is. A rejected transaction
+    /// changes nothing: not the state, not which batch is open, not its inbox range. (Waiting
+    /// inbox entries may be put into a batch first, as they would be at the next tick anyway:
+    /// they come before any later transaction, and a deposit among them may be what makes this
+    /// one valid.)
     pub fn apply(&mut self, prepared: &PreparedRecord) -> Result<Accepted, Rejection> {
         let hash = prepared.record.hash();
         if let Some(&seq) = self.tx_seq.get(&hash) {
             return Err(Rejection::Duplicate { seq });
         }
         let (_, sender) = prepared.sender.map_err(Rejection::InvalidRecord)?;
-        self.ensure_open_batch();
+        if self.open_batch().is_none_or(|b| b.tx_count == 0) {
+            self.absorb_inbox();
+        }
         let config = *self.config();
         let Ok(outcome) = apply_step(&config, Step::Record(prepared), &mut self.state);
         match outcome {
@@ -314,13 +361,19 @@ impl Chain {
         if tx.kind == TxKind::Withdraw {
             self.withdrawals.push((tx.to, tx.token, tx.amount));
         }
+        // Only a transaction that applied opens a batch. Its inbox range is empty (waiting
+        // entries were absorbed above), so opening touches no state and the step just applied
+        // is the batch's first.
+        if self.open_batch().is_none() {
+            self.open_batch_to(self.consumed_inbox());
+        }
         let seq = self.next_seq;
         let batch = match self.batches.last_mut() {
             Some(b) => {
                 b.tx_count += 1;
                 b.index
             }
-            None => 0, // ensure_open_batch just pushed one
+            None => 0, // opened just above
         };
         self.next_seq += 1;
         self.tx_seq.insert(hash, seq);
@@ -442,4 +495,119 @@ pub enum RebuildError {
     /// The tree failed.
     #[error(transparent)]
     Tree(#[from] TreeError),
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_core::{
+        tx::{address_of, SecretKey, Transaction},
+        TxKind,
+    };
+
+    use super::*;
+
+    const ETH: Address = Address::ZERO;
+
+    fn chain() -> Chain {
+        Chain::new(ChainConfig {
+            l2_chain_id: 1_000_001,
+            rollup_address: Address::repeat_byte(0x11),
+            fee_recipient: Address::repeat_byte(0xFE),
+        })
+    }
+
+    fn key(i: u8) -> SecretKey {
+        SecretKey::from_byte_array([i; 32]).expect("valid key")
+    }
+
+    fn transfer(chain: &Chain, from: u8, amount: u128, nonce: u64) -> PreparedRecord {
+        let tx = Transaction {
+            kind: TxKind::Transfer,
+            to: Address::repeat_byte(0xB0),
+            token: ETH,
+            amount,
+            fee: 0,
+            nonce,
+        };
+        chain.domain().prepare(chain.domain().sign(&tx, &key(from)))
+    }
+
+    fn deposit(index: u64, to: Address, amount: u128) -> StoredInboxEntry {
+        StoredInboxEntry {
+            index,
+            entry: InboxEntry {
+                kind: InboxKind::Deposit,
+                sender: to,
+                recipient: to,
+                token: ETH,
+                amount,
+            },
+            l1_block: index,
+            l1_timestamp: index,
+        }
+    }
+
+    /// The stall of a quiet chain: a rejected transaction must not open a batch (which would fix
+    /// an empty inbox range and keep later deposits out until they are overdue).
+    #[test]
+    fn a_rejected_transaction_on_an_idle_chain_opens_no_batch() {
+        let mut c = chain();
+        let t = transfer(&c, 1, 1_000, 0);
+        assert!(matches!(c.apply(&t), Err(Rejection::InsufficientBalance { .. })));
+        assert!(c.batches().is_empty());
+        assert!(c.take_batch_changes().is_empty());
+
+        // The deposit that arrives next is taken by a new batch, and the same transfer is then
+        // valid in it, after the deposit.
+        c.add_inbox_entries(&[deposit(0, address_of(&key(1)), 5_000)]).expect("in order");
+        c.absorb_inbox();
+        assert_eq!(c.open_batch().map(|b| (b.inbox_start, b.inbox_end)), Some((0, 1)));
+        assert!(c.apply(&t).is_ok());
+        assert_eq!(c.open_batch().map(|b| b.tx_count), Some(1));
+    }
+
+    /// A rejected transaction while entries wait may put them into a batch (they come first in
+    /// any case), and the batch then has steps, so it closes by age.
+    #[test]
+    fn a_rejected_transaction_with_entries_waiting_leaves_a_batch_with_steps() {
+        let mut c = chain();
+        c.add_inbox_entries(&[deposit(0, Address::repeat_byte(5), 1)]).expect("in order");
+        let t = transfer(&c, 1, 1_000, 0);
+        assert!(c.apply(&t).is_err());
+        assert!(c.open_batch_has_steps());
+        assert_eq!(c.open_batch().map(|b| (b.inbox_end, b.tx_count)), Some((1, 0)));
+    }
+
+    /// An open batch without transactions takes entries that arrive later (a ledger written
+    /// before this rule may hold an empty open batch); one with transactions must close first.
+    #[test]
+    fn an_open_batch_takes_new_entries_only_before_its_first_transaction() {
+        let mut c = chain();
+        let alice = address_of(&key(1));
+        c.add_inbox_entries(&[deposit(0, alice, 5_000)]).expect("in order");
+        c.absorb_inbox();
+        c.add_inbox_entries(&[deposit(1, alice, 5_000)]).expect("in order");
+        assert!(!c.must_close_for_inbox());
+        c.absorb_inbox();
+        assert_eq!(c.open_batch().map(|b| b.inbox_end), Some(2));
+        assert_eq!(c.balance(&alice, &ETH), U256::from(10_000));
+
+        assert!(c.apply(&transfer(&c, 1, 1_000, 0)).is_ok());
+        c.add_inbox_entries(&[deposit(2, alice, 5_000)]).expect("in order");
+        c.absorb_inbox();
+        assert_eq!(c.open_batch().map(|b| b.inbox_end), Some(2), "a batch with txs takes none");
+        assert!(c.must_close_for_inbox());
+        c.close_batch().expect("tree");
+        c.absorb_inbox();
+        assert_eq!(c.open_batch().map(|b| (b.index, b.inbox_start, b.inbox_end)), Some((1, 2, 3)));
+        let opens: Vec<_> = c
+            .take_batch_changes()
+            .into_iter()
+            .filter_map(|ch| match ch {
+                BatchChange::Open { index, inbox_end, .. } => Some((index, inbox_end)),
+                BatchChange::Close { .. } => None,
+            })
+            .collect();
+        assert_eq!(opens, vec![(0, 1), (0, 2), (1, 3)]);
+    }
 }

@@ -36,6 +36,7 @@ pub async fn run(
         ledger,
         chain,
         faults,
+        metrics: metrics.clone(),
         watched: BTreeSet::new(),
         next_game: 0,
         roots: HashMap::new(),
@@ -57,6 +58,7 @@ struct Defender {
     ledger: Ledger,
     chain: Arc<RwLock<Chain>>,
     faults: Arc<Faults>,
+    metrics: Metrics,
     watched: BTreeSet<u64>,
     next_game: u64,
     /// `R_0 … R_n` per batch id, computed once per batch.
@@ -70,30 +72,64 @@ impl Defender {
         self.next_game = count;
         let us = self.l1.account();
         let now = self.l1.head_timestamp().await?;
+        // Each game on its own: one that cannot be answered now (a failed move, a batch that
+        // is gone) must not keep the others from their answers before their deadlines. A
+        // failed game is tried again next round.
+        let mut failed = 0usize;
         for id in self.watched.clone() {
-            let game = self.l1.game(id).await?;
-            if game.is_over() || game.asserter != us {
-                self.watched.remove(&id);
-                continue;
-            }
-            match game.status {
-                GameStatus::AsserterTurn if self.faults.silent_defender() => {
-                    tracing::warn!(game = id, "FAULT: the defender stays silent");
+            match self.play(id, us, now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.watched.remove(&id);
                 }
-                GameStatus::AsserterTurn => self.answer(&game).await?,
-                // L1 checks block.timestamp > deadline; the next block is later than the head.
-                GameStatus::ChallengerTurn if now > game.deadline => {
-                    self.l1.timeout(id).await?;
-                    tracing::info!(game = id, "the challenger missed its deadline: timed out");
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(game = id, error = %e, "defending this game failed; retrying next round");
                 }
-                _ => {}
             }
+        }
+        if failed > 0 {
+            self.metrics.defender_failures.inc_by(failed as u64);
         }
         if !self.l1.credits(us).await?.is_zero() {
             self.l1.withdraw_credits().await?;
             tracing::info!("withdrew what the ChallengeManager credited (forfeited bonds)");
         }
         Ok(self.watched.len())
+    }
+
+    /// Make this round's move in game `id`, if it is ours to make. Returns whether the game
+    /// still needs watching.
+    async fn play(
+        &mut self,
+        id: u64,
+        us: alloy::primitives::Address,
+        now: u64,
+    ) -> anyhow::Result<bool> {
+        let game = self.l1.game(id).await?;
+        if game.is_over() || game.asserter != us {
+            return Ok(false);
+        }
+        // A game on a batch another game removed can no longer be played (its moves revert);
+        // closing it returns the bonds and stops it from counting as open.
+        if !self.l1.is_current(game.batch_index, game.batch_id).await? {
+            self.l1.cancel_stale(id).await?;
+            tracing::info!(game = id, batch = game.batch_index, "closed a game on a removed batch");
+            return Ok(false);
+        }
+        match game.status {
+            GameStatus::AsserterTurn if self.faults.silent_defender() => {
+                tracing::warn!(game = id, "FAULT: the defender stays silent");
+            }
+            GameStatus::AsserterTurn => self.answer(&game).await?,
+            // L1 checks block.timestamp > deadline; the next block is later than the head.
+            GameStatus::ChallengerTurn if now > game.deadline => {
+                self.l1.timeout(id).await?;
+                tracing::info!(game = id, "the challenger missed its deadline: timed out");
+            }
+            _ => {}
+        }
+        Ok(true)
     }
 
     async fn answer(&mut self, game: &GameInfo) -> anyhow::Result<()> {
@@ -104,8 +140,20 @@ impl Defender {
         let roots = &self.roots[&game.batch_id];
         let degree = self.l1.deployment().params.degree;
         let points = dissection_points(game.lo, game.hi, degree)?;
-        let posted: Vec<B256> =
-            points.iter().map(|&p| roots.get(p as usize).copied().unwrap_or_default()).collect();
+        // A root we do not have is a bug (the replay is shorter than the game's range), never
+        // a zero to post: that would be a wrong root the challenger wins on.
+        let posted = points
+            .iter()
+            .map(|&p| {
+                roots.get(p as usize).copied().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no root for step {p} of batch {} ({} replayed)",
+                        game.batch_index,
+                        roots.len()
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<B256>>>()?;
         self.l1.dissect(game.id, posted).await?;
         tracing::info!(
             game = game.id,

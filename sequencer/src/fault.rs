@@ -18,7 +18,7 @@
 //! the verifiers remove the batch, the sequencer re-posts it honestly and the chain goes on —
 //! what an operator who fixed a bug would see.
 
-use std::{collections::HashSet, str::FromStr};
+use std::{collections::HashMap, str::FromStr};
 
 use keel_core::{
     keys::{balance_key, nonce_key},
@@ -167,8 +167,19 @@ pub struct Faults {
     faults: Vec<Fault>,
     /// Who receives stolen funds.
     thief: Address,
-    /// Batches already posted dishonestly (each is posted wrong once).
-    posted: Mutex<HashSet<u64>>,
+    /// Batches already posted dishonestly (each is posted wrong once), with the header posted.
+    posted: Mutex<HashMap<u64, PostedClaim>>,
+}
+
+/// What a dishonest posting put on L1 for a batch, so the poster recognizes it as its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostedClaim {
+    /// The tx root of the posted records.
+    pub tx_root: B256,
+    /// How many records were posted.
+    pub tx_count: u64,
+    /// The claimed post-state root.
+    pub post_root: B256,
 }
 
 impl Faults {
@@ -200,7 +211,7 @@ impl Faults {
         let faults =
             spec.split(',').map(|f| f.trim().parse()).collect::<Result<Vec<Fault>, _>>()?;
         tracing::warn!(?faults, "this sequencer is DISHONEST: fault injection is on");
-        Ok(Self { faults, thief, posted: Mutex::new(HashSet::new()) })
+        Ok(Self { faults, thief, posted: Mutex::new(HashMap::new()) })
     }
 
     /// Whether the defender must stay silent.
@@ -210,12 +221,17 @@ impl Faults {
 
     /// Whether batch `index` is still to be posted dishonestly.
     pub fn dishonest_posting_due(&self, index: u64) -> bool {
-        self.fault_for(index).is_some() && !self.posted.lock().contains(&index)
+        self.fault_for(index).is_some() && !self.posted.lock().contains_key(&index)
     }
 
-    /// Batch `index` was posted dishonestly: post it honestly from now on.
-    pub fn posted_dishonestly(&self, index: u64) {
-        self.posted.lock().insert(index);
+    /// Batch `index` was posted dishonestly with `claim`: post it honestly from now on.
+    pub fn posted_dishonestly(&self, index: u64, claim: PostedClaim) {
+        self.posted.lock().insert(index, claim);
+    }
+
+    /// What batch `index` was posted dishonestly with, if it was.
+    pub fn posted_claim(&self, index: u64) -> Option<PostedClaim> {
+        self.posted.lock().get(&index).copied()
     }
 
     fn fault_for(&self, index: u64) -> Option<Fault> {
@@ -380,8 +396,12 @@ mod tests {
         assert!(f.silent_defender());
         assert!(!f.dishonest_posting_due(0), "batch 0 is honest");
         assert!(f.dishonest_posting_due(1), "batch 1 is posted wrong");
-        f.posted_dishonestly(1);
+        let claim =
+            PostedClaim { tx_root: B256::ZERO, tx_count: 0, post_root: B256::repeat_byte(1) };
+        f.posted_dishonestly(1, claim);
         assert!(!f.dishonest_posting_due(1), "once");
+        assert_eq!(f.posted_claim(1), Some(claim));
+        assert_eq!(f.posted_claim(0), None);
     }
 
     /// A batch of a deposit to A, a forced withdrawal by A and a transfer A → B.

@@ -59,6 +59,35 @@ struct Args {
     /// How often the L1 tasks poll, in milliseconds.
     #[arg(long, env = "KEEL_L1_POLL_MS", default_value_t = 1_000)]
     l1_poll_ms: u64,
+    /// The highest max fee per gas the sequencer ever bids on L1, in gwei (replacements
+    /// included). Its first bid is twice the latest base fee plus the tip.
+    #[arg(long, env = "KEEL_L1_MAX_FEE_GWEI", default_value_t = 200.0)]
+    l1_max_fee_gwei: f64,
+    /// The priority fee (tip) per gas of a first attempt, in gwei. Fixed: the bid never
+    /// follows recent blocks' tips, which on a quiet L1 are the sequencer's own.
+    #[arg(long, env = "KEEL_L1_TIP_GWEI", default_value_t = 1.0)]
+    l1_tip_gwei: f64,
+    /// The highest tip per gas ever bid, in gwei (replacements raise it by 12.5 % each).
+    #[arg(long, env = "KEEL_L1_MAX_TIP_GWEI", default_value_t = 10.0)]
+    l1_max_tip_gwei: f64,
+    /// The most the sequencer's L1 account may pay for gas in any hour, in ETH (0: no limit).
+    /// A transaction that could take it over is not sent; posting stalls visibly instead.
+    #[arg(long, env = "KEEL_L1_BUDGET_ETH_PER_HOUR", default_value_t = 0.0)]
+    l1_budget_eth_per_hour: f64,
+    /// Seconds a posting may wait for its receipt before it is replaced with a higher bid.
+    #[arg(long, env = "KEEL_L1_REPLACE_AFTER_SECS", default_value_t = 30)]
+    l1_replace_after_secs: u64,
+    /// Seconds posting to L1 may fail before `/readyz` answers 503 `posting_stalled`.
+    #[arg(long, env = "KEEL_POSTING_STALL_AFTER_SECS", default_value_t = 60)]
+    posting_stall_after_secs: u64,
+}
+
+/// `value` (of `unit`, 1 unit = `scale` wei) in wei; a negative or non-finite value is refused.
+fn to_wei(flag: &str, value: f64, scale: f64) -> anyhow::Result<u128> {
+    if !value.is_finite() || value < 0.0 {
+        bail!("--{flag} must be a non-negative number, not {value}");
+    }
+    Ok((value * scale).round() as u128)
 }
 
 /// The command line with the `--config` file's settings put in front: each key becomes
@@ -117,6 +146,22 @@ async fn main() -> anyhow::Result<()> {
     if args.batch_max_txs == 0 || args.commit_group_max == 0 || args.queue_capacity == 0 {
         bail!("--batch-max-txs, --commit-group-max and --queue-capacity must be at least 1");
     }
+    let (gwei, ether) = (1e9, 1e18);
+    let fees = keel_l1::client::FeePolicy {
+        max_fee_per_gas: to_wei("l1-max-fee-gwei", args.l1_max_fee_gwei, gwei)?,
+        tip: to_wei("l1-tip-gwei", args.l1_tip_gwei, gwei)?,
+        max_tip: to_wei("l1-max-tip-gwei", args.l1_max_tip_gwei, gwei)?,
+        budget_per_hour: Some(to_wei(
+            "l1-budget-eth-per-hour",
+            args.l1_budget_eth_per_hour,
+            ether,
+        )?)
+        .filter(|b| *b > 0),
+        replace_after: Duration::from_secs(args.l1_replace_after_secs.max(1)),
+    };
+    if fees.max_fee_per_gas == 0 || fees.tip > fees.max_tip {
+        bail!("--l1-max-fee-gwei must be above 0 and --l1-tip-gwei at most --l1-max-tip-gwei");
+    }
     let cfg = SequencerConfig {
         listen: args.listen,
         database_url: args.database_url,
@@ -132,6 +177,8 @@ async fn main() -> anyhow::Result<()> {
         queue_capacity: args.queue_capacity,
         confirmations: args.confirmations,
         l1_poll: Duration::from_millis(args.l1_poll_ms.max(10)),
+        fees,
+        posting_stall_after: Duration::from_secs(args.posting_stall_after_secs),
     };
     let running = node::start(cfg).await?;
     running.run_until_signal().await

@@ -1,7 +1,7 @@
 //! Prometheus metrics of the sequencer, served at `/metrics`. Every name carries its unit.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
 
@@ -41,6 +41,21 @@ pub struct Metrics {
     pub open_games: IntGauge,
     /// Leaves in the state tree.
     pub state_leaves: IntGauge,
+    /// Seconds since the oldest closed batch not on L1 closed (0 when none waits).
+    pub oldest_unposted_batch_age: Gauge,
+    /// L1 seconds since the oldest inbox entry no L1 batch has consumed was appended (0 when
+    /// none waits); an entry is overdue at the force-inclusion delay.
+    pub oldest_unconsumed_inbox_age: IntGauge,
+    /// Seconds the poster's rounds have failed without a success (0 while they succeed).
+    pub posting_failing_seconds: IntGauge,
+    /// Failed poster rounds.
+    pub posting_failures: IntCounter,
+    /// 1 while L1 holds a batch at one of our indexes that is not the ledger's.
+    pub batch_mismatch: IntGauge,
+    /// ETH this sequencer's L1 account paid for gas since the process started.
+    pub l1_fees_paid: Gauge,
+    /// Games the defender failed to play in a round (each retried the next round).
+    pub defender_failures: IntCounter,
 }
 
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -129,6 +144,41 @@ impl Metrics {
             .expect("valid"),
             state_leaves: IntGauge::new("keel_state_leaves", "Leaves in the state tree")
                 .expect("valid"),
+            oldest_unposted_batch_age: Gauge::new(
+                "keel_oldest_unposted_batch_age_seconds",
+                "Seconds since the oldest closed batch not on L1 closed",
+            )
+            .expect("valid"),
+            oldest_unconsumed_inbox_age: IntGauge::new(
+                "keel_oldest_unconsumed_inbox_entry_age_seconds",
+                "L1 seconds since the oldest inbox entry not consumed on L1 was appended",
+            )
+            .expect("valid"),
+            posting_failing_seconds: IntGauge::new(
+                "keel_posting_failing_seconds",
+                "Seconds the batch poster has failed without a success",
+            )
+            .expect("valid"),
+            posting_failures: IntCounter::new(
+                "keel_posting_failures_total",
+                "Failed batch poster rounds",
+            )
+            .expect("valid"),
+            batch_mismatch: IntGauge::new(
+                "keel_l1_batch_mismatch",
+                "1 while L1 holds a batch at one of our indexes that is not the ledger's",
+            )
+            .expect("valid"),
+            l1_fees_paid: Gauge::new(
+                "keel_l1_fees_paid_eth",
+                "ETH the sequencer's L1 account paid for gas since the process started",
+            )
+            .expect("valid"),
+            defender_failures: IntCounter::new(
+                "keel_defender_game_failures_total",
+                "Games the defender failed to play in a round (retried)",
+            )
+            .expect("valid"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.accepted.clone()),
@@ -147,6 +197,13 @@ impl Metrics {
             Box::new(m.inbox_lag_blocks.clone()),
             Box::new(m.open_games.clone()),
             Box::new(m.state_leaves.clone()),
+            Box::new(m.oldest_unposted_batch_age.clone()),
+            Box::new(m.oldest_unconsumed_inbox_age.clone()),
+            Box::new(m.posting_failing_seconds.clone()),
+            Box::new(m.posting_failures.clone()),
+            Box::new(m.batch_mismatch.clone()),
+            Box::new(m.l1_fees_paid.clone()),
+            Box::new(m.defender_failures.clone()),
         ];
         for c in collectors {
             m.registry.register(c).expect("metric names are unique");

@@ -45,6 +45,10 @@ pub struct SequencerConfig {
     pub confirmations: u64,
     /// How often the L1 tasks poll.
     pub l1_poll: Duration,
+    /// What the poster and the defender bid for L1 gas, and the most they may spend.
+    pub fees: keel_l1::client::FeePolicy,
+    /// How long posting may fail before `/readyz` turns not ready.
+    pub posting_stall_after: Duration,
 }
 
 /// A running sequencer.
@@ -142,7 +146,9 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         ms = started.elapsed().as_millis() as u64,
         "state rebuilt from the ledger; every closed batch's root checked"
     );
-    let l1 = L1Client::connect(&cfg.l1_rpc, cfg.key.clone(), deployment.clone())?;
+    let l1 = L1Client::connect(&cfg.l1_rpc, cfg.key.clone(), deployment.clone())?
+        .with_fee_policy(cfg.fees);
+    l1.check_deployment().await.context("checking the deployment file against L1")?;
     check_against_l1(&l1, &chain).await?;
     let chain = Arc::new(RwLock::new(chain));
     let metrics = Metrics::new();
@@ -157,6 +163,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
 
     let faults = Arc::new(Faults::from_env(deployment.l1_chain_id, l1.account())?);
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let posting = poster::PostingHealth::default();
     let tasks = vec![
         tokio::spawn(poster::run(
             l1.clone(),
@@ -164,6 +171,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
             metrics.clone(),
             faults.clone(),
             chain.clone(),
+            posting.clone(),
             shutdown_rx.clone(),
         )),
         tokio::spawn(inbox::run(
@@ -197,6 +205,8 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         feed,
         shutdown: shutdown_rx.clone(),
         status,
+        posting,
+        posting_stall_after: cfg.posting_stall_after,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -210,15 +210,16 @@ async fn apply_loop(
                     close(&mut chain);
                 }
             }
-            if chain.open_batch_age().is_some_and(|age| age >= policy.max_age)
-                && chain.open_batch_has_steps()
+            // A batch closes by age, and at once when inbox entries wait that it cannot take
+            // (it holds transactions): entries are consumed within about one batch age, with
+            // or without L2 traffic, and never left out until they are overdue.
+            if chain.open_batch_has_steps()
+                && (chain.open_batch_age().is_some_and(|age| age >= policy.max_age)
+                    || chain.must_close_for_inbox())
             {
                 close(&mut chain);
             }
-            // Inbox entries waiting and no batch open: open one so they are consumed soon.
-            if chain.open_batch().is_none() && chain.known_inbox() > chain.consumed_inbox() {
-                chain.ensure_open_batch();
-            }
+            chain.absorb_inbox();
             metrics.inbox_backlog.set((chain.known_inbox() - chain.consumed_inbox()) as i64);
             metrics.state_leaves.set(chain.leaf_count() as i64);
             PendingCommit {

@@ -115,9 +115,16 @@ pub async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiErr
             "open": l1.open_games.iter().map(game_json).collect::<Vec<_>>(),
             "recentlyEnded": l1.ended_games.iter().map(game_json).collect::<Vec<_>>(),
         },
+        "posting": {
+            "failingSeconds": state.posting.failing_for().map(|d| d.as_secs()),
+            "lastError": state.posting.last_error(),
+            "stalled": state.posting.not_ready_reason(state.posting_stall_after).is_some(),
+        },
         "l1": {
             "refreshedAt": l1.refreshed_at,
-            "error": l1.error,
+            // The status watcher's own error, or else the poster's: either means L1 is not
+            // doing what the sequencer asks.
+            "error": l1.error.or_else(|| state.posting.last_error()),
             "headBlock": l1.head_block,
             "headTimestamp": l1.head_timestamp,
             "batchCount": l1.batch_count,

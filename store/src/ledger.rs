@@ -128,7 +128,9 @@ pub struct StoredTransaction {
 /// A change to the batch list, written in order with the transactions around it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BatchChange {
-    /// Open batch `index`, consuming inbox entries `[inbox_start, inbox_end)`.
+    /// Open batch `index`, consuming inbox entries `[inbox_start, inbox_end)`. Opening a batch
+    /// that is still open again with a longer range extends it (done only before its first
+    /// transaction, whose steps come after its inbox entries).
     Open {
         /// The batch index.
         index: u64,
@@ -281,8 +283,13 @@ impl Ledger {
         let mut closes: Vec<(u64, u32, B256)> = Vec::new();
         for change in &group.batch_changes {
             match *change {
+                // An open batch that took more inbox entries before its first transaction is
+                // opened again with the longer range: one row, the last range.
                 BatchChange::Open { index, inbox_start, inbox_end } => {
-                    opened.push((index, inbox_start, inbox_end, None));
+                    match opened.iter_mut().find(|o| o.0 == index) {
+                        Some(o) => o.2 = inbox_end,
+                        None => opened.push((index, inbox_start, inbox_end, None)),
+                    }
                 }
                 BatchChange::Close { index, tx_count, post_root } => {
                     match opened.iter_mut().find(|o| o.0 == index) {
@@ -332,7 +339,12 @@ impl Ledger {
                         CASE WHEN o.post_root IS NULL THEN NULL ELSE now() END
                  FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::bytea[])
                       AS o (idx, inbox_start, inbox_end, tx_count, post_root)
-                 ON CONFLICT (idx) DO NOTHING
+                 ON CONFLICT (idx) DO UPDATE
+                     SET inbox_end = EXCLUDED.inbox_end, state = EXCLUDED.state,
+                         tx_count = EXCLUDED.tx_count, post_root = EXCLUDED.post_root,
+                         closed_at = EXCLUDED.closed_at
+                     WHERE batches.state = 'open' AND batches.inbox_start = EXCLUDED.inbox_start
+                       AND batches.inbox_end <= EXCLUDED.inbox_end
              ),
              txs AS (
                  INSERT INTO transactions (seq, hash, batch_idx, record, sender)
@@ -407,6 +419,19 @@ impl Ledger {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Seconds since the oldest batch at or after `from` that is closed but not posted closed.
+    pub async fn oldest_closed_age_from(&self, from: u64) -> Result<Option<f64>, StoreError> {
+        let age: Option<f64> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM now() - closed_at)::float8 FROM batches
+             WHERE idx >= $1 AND state = 'closed' ORDER BY idx LIMIT 1",
+        )
+        .bind(i64_of(from, "batches")?)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        Ok(age)
     }
 
     /// Mark a closed batch as posted on L1.
@@ -785,5 +810,41 @@ mod tests {
         };
         assert!(ledger.commit(&bad).await.is_err());
         assert_eq!(ledger.load().await.expect("load").batches.len(), 3);
+    }
+
+    /// An open batch without transactions that takes more inbox entries is stored once with the
+    /// longer range, whether the extension comes in a later group or in the same one as its
+    /// close; a stale extension (a retried older group) never shortens or reopens it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_open_batch_extended_before_its_first_transaction_keeps_the_longer_range() {
+        let pg = PgCluster::start_temp().await.expect("cluster");
+        let ledger = Ledger::connect(&pg.create_database("ledger_extend").await.expect("db"))
+            .await
+            .expect("connect");
+        let open =
+            |index, start, end| BatchChange::Open { index, inbox_start: start, inbox_end: end };
+        let group = |changes: Vec<BatchChange>, transactions| CommitGroup {
+            batch_changes: changes,
+            transactions,
+        };
+        ledger.commit(&group(vec![open(0, 0, 1)], vec![])).await.expect("open");
+        ledger.commit(&group(vec![open(0, 0, 3)], vec![])).await.expect("extend");
+        ledger.commit(&group(vec![open(0, 0, 1)], vec![])).await.expect("a stale retry");
+        let b = &ledger.load().await.expect("load").batches[0];
+        assert_eq!((b.inbox_start, b.inbox_end, b.state), (0, 3, BatchState::Open));
+
+        let close = BatchChange::Close { index: 0, tx_count: 1, post_root: B256::repeat_byte(1) };
+        ledger
+            .commit(&group(vec![open(0, 0, 4), open(0, 0, 5), close], vec![tx(0, 0)]))
+            .await
+            .expect("extend twice and close in one group");
+        ledger.commit(&group(vec![open(0, 0, 6)], vec![])).await.expect("too late: closed");
+        let c = ledger.load().await.expect("load");
+        let b = &c.batches[0];
+        assert_eq!(
+            (b.inbox_start, b.inbox_end, b.state, b.tx_count),
+            (0, 5, BatchState::Closed, Some(1))
+        );
+        assert_eq!(c.transactions.len(), 1);
     }
 }

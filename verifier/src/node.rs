@@ -149,6 +149,7 @@ pub async fn start(cfg: VerifierConfig) -> anyhow::Result<RunningVerifier> {
     let config = deployment.chain_config();
     let started = std::time::Instant::now();
     let loaded = store.load(&Domain::new(config)).await.context("loading the store")?;
+    l1.check_deployment().await.context("checking the deployment file against L1")?;
     check_against_l1(&l1, &loaded).await?;
     let next_block = loaded.progress.map_or(deployment.start_block, |b| b + 1);
     let (chain, _) = tokio::task::spawn_blocking(move || {

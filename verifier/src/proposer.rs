@@ -332,19 +332,12 @@ impl Proposer {
         if self.l1.batch_count().await? != tip.count || self.l1.next_inbox_start().await? != start {
             return Ok(ProposerRound::Behind);
         }
-        match self.l1.append_batch(&[], end, root).await {
+        // L1 appends it only at index `tip.count` on top of `tip.root`: if another staked
+        // party's batch lands first, this one reverts instead of claiming a root built on a
+        // stale tip (which anyone could then challenge to take the stake).
+        match self.l1.append_batch(&[], end, root, tip.count, tip.root).await {
             Ok((index, receipt)) => {
                 self.metrics.batches_proposed.inc();
-                if index != tip.count {
-                    // Another staked party's batch landed first, in the same block: L1 does not
-                    // check a pre-state, so this one claims a root built on a stale tip. The
-                    // follower will dispute it and the challenger challenge it, as for anyone.
-                    tracing::error!(
-                        batch = index,
-                        built_on = tip.count,
-                        "raced another poster: the fallback batch was built on a stale tip and will be challenged"
-                    );
-                }
                 tracing::info!(
                     batch = index,
                     inbox_start = start,
@@ -419,50 +412,72 @@ impl Proposer {
             return Ok(());
         }
         let now = self.l1.head_timestamp().await?;
+        // Each game on its own: one that cannot be played now must not keep the others from
+        // their moves before their deadlines. A failed game is tried again next round.
         for id in self.defending.clone() {
-            let g = self.l1.game(id).await?;
-            if self.shared.chain.read().dispute().is_some_and(|d| d.id == g.batch_id) {
-                // Only after a race (see `propose`): its root is wrong, so it must lose.
-                tracing::error!(
-                    game = id,
-                    batch = g.batch_index,
-                    "not defending a fallback batch this verifier disputes"
-                );
-                self.defending.remove(&id);
-                continue;
-            }
-            match g.status {
-                GameStatus::AsserterTurn if now < g.deadline => self.dissect(&g).await?,
-                GameStatus::AsserterTurn => {
-                    tracing::error!(
-                        game = id,
-                        "missed the deadline to dissect in a game against a fallback batch"
-                    )
-                }
-                // L1 checks block.timestamp > deadline; the next block is later than the head.
-                GameStatus::ChallengerTurn if now > g.deadline => {
-                    self.l1.timeout(id).await?;
-                    tracing::info!(game = id, "the challenger missed its deadline: timed out");
-                }
-                GameStatus::ChallengerTurn => {}
-                GameStatus::AsserterWon => {
-                    tracing::info!(
-                        game = id,
-                        batch = g.batch_index,
-                        "game against a fallback batch WON: the batch stands"
-                    );
+            match self.defend_game(id, now).await {
+                Ok(true) => {}
+                Ok(false) => {
                     self.defending.remove(&id);
                 }
-                GameStatus::ChallengerWon => {
-                    tracing::error!(game = id, batch = g.batch_index, "game against a fallback batch LOST: the batch is removed and the stake slashed");
-                    self.defending.remove(&id);
-                }
-                GameStatus::Cancelled => {
-                    self.defending.remove(&id);
+                Err(e) => {
+                    self.metrics.errors.with_label_values(&["proposer"]).inc();
+                    tracing::warn!(game = id, error = %e, "defending this game failed; retrying next round");
                 }
             }
         }
         Ok(())
+    }
+
+    /// This round's move in game `id` against one of our batches. Returns whether the game
+    /// still needs watching.
+    async fn defend_game(&mut self, id: u64, now: u64) -> Result<bool, ProposeError> {
+        let g = self.l1.game(id).await?;
+        if !g.is_over() && !self.l1.is_current(g.batch_index, g.batch_id).await? {
+            // Its batch was removed by another game: its moves revert; closing it returns
+            // the bonds.
+            self.l1.cancel_stale(id).await?;
+            tracing::info!(game = id, batch = g.batch_index, "closed a game on a removed batch");
+            return Ok(false);
+        }
+        if self.shared.chain.read().dispute().is_some_and(|d| d.id == g.batch_id) {
+            // Only after a race (see `propose`): its root is wrong, so it must lose.
+            tracing::error!(
+                game = id,
+                batch = g.batch_index,
+                "not defending a fallback batch this verifier disputes"
+            );
+            return Ok(false);
+        }
+        match g.status {
+            GameStatus::AsserterTurn if now < g.deadline => self.dissect(&g).await?,
+            GameStatus::AsserterTurn => {
+                tracing::error!(
+                    game = id,
+                    "missed the deadline to dissect in a game against a fallback batch"
+                )
+            }
+            // L1 checks block.timestamp > deadline; the next block is later than the head.
+            GameStatus::ChallengerTurn if now > g.deadline => {
+                self.l1.timeout(id).await?;
+                tracing::info!(game = id, "the challenger missed its deadline: timed out");
+            }
+            GameStatus::ChallengerTurn => {}
+            GameStatus::AsserterWon => {
+                tracing::info!(
+                    game = id,
+                    batch = g.batch_index,
+                    "game against a fallback batch WON: the batch stands"
+                );
+                return Ok(false);
+            }
+            GameStatus::ChallengerWon => {
+                tracing::error!(game = id, batch = g.batch_index, "game against a fallback batch LOST: the batch is removed and the stake slashed");
+                return Ok(false);
+            }
+            GameStatus::Cancelled => return Ok(false),
+        }
+        Ok(true)
     }
 
     async fn dissect(&mut self, g: &GameInfo) -> Result<(), ProposeError> {
@@ -533,6 +548,7 @@ fn refusal(e: &L1Error) -> Option<String> {
             .map(|r| format!("{r:?}"))
             .or_else(|| c.as_revert_data().map(|d| format!("revert data {d}"))),
         L1Error::Reverted(hash) => Some(format!("transaction {hash} reverted")),
+        L1Error::NonceTaken { .. } => Some(e.to_string()),
         _ => None,
     }
 }

@@ -118,6 +118,13 @@ interface IRollup {
     error NotStaked(address poster);
     /// @notice `inboxEnd` is below the inbox start `inboxStart` or above the inbox length.
     error InvalidInboxEnd(uint256 inboxEnd, uint256 inboxStart, uint256 inboxLength);
+    /// @notice The batch names index `expected` but the next batch's index (`batchCount()`) is
+    ///         `actual`: it was computed for another tip (the tip moved after a reorg, a removal, a
+    ///         duplicate or replaced posting, or another poster's append).
+    error UnexpectedBatchIndex(uint256 expected, uint256 actual);
+    /// @notice The batch builds on pre-state root `expected` but the current tip's post-state
+    ///         root (zero when there is no batch) is `actual`: it was computed for another tip.
+    error UnexpectedPreStateRoot(bytes32 expected, bytes32 actual);
     /// @notice A batch must have at least one step.
     error EmptyBatch();
     /// @notice Inbox entry `index` is older than `forceInclusionDelay` and must be consumed.
@@ -151,15 +158,29 @@ interface IRollup {
     /// @notice Appends a batch. Only the sequencer, or any staked party once the sequencer has not
     ///         appended for `sequencerInactivityPeriod`. The caller must be staked and must call
     ///         directly (no contract in between, no delegated code) so the records are in the
-    ///         transaction input.
+    ///         transaction input. The batch names the tip it was computed for, and the call
+    ///         reverts unless that is still the current tip, so a posting never lands on another
+    ///         one (after a reorg, a fee replacement, a poster's restart, or another poster's
+    ///         append). Checks, in order: `NotDirectCall`, `NotInitialized`, `NotSequencer`,
+    ///         `NotStaked`, `UnexpectedBatchIndex`, `UnexpectedPreStateRoot`, `InvalidInboxEnd`,
+    ///         `ForceInclusionRequired`, `TxRoot.RecordsLengthNotMultiple`, `EmptyBatch`.
     /// @param records The concatenated 146-byte records (docs/protocol.md §3).
     /// @param inboxEnd One past the last inbox entry consumed; the batch consumes
     ///        `[nextInboxStart(), inboxEnd)`.
     /// @param postStateRoot The claimed state root after the batch.
-    /// @return index The batch's index.
-    function appendBatch(bytes calldata records, uint256 inboxEnd, bytes32 postStateRoot)
-        external
-        returns (uint256 index);
+    /// @param expectedIndex The index the batch is meant for; must equal `batchCount()`, else
+    ///        `UnexpectedBatchIndex`.
+    /// @param expectedPreStateRoot The state root the batch was executed on; must equal the
+    ///        post-state root of batch `batchCount() − 1` (zero when there is no batch), else
+    ///        `UnexpectedPreStateRoot`.
+    /// @return index The batch's index (`expectedIndex`).
+    function appendBatch(
+        bytes calldata records,
+        uint256 inboxEnd,
+        bytes32 postStateRoot,
+        uint256 expectedIndex,
+        bytes32 expectedPreStateRoot
+    ) external returns (uint256 index);
 
     /// @notice Makes every batch up to and including `upTo` final. Reverts with the reason of the
     ///         first one that cannot be (still challengeable, or a game is open against it).

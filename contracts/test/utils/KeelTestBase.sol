@@ -107,13 +107,22 @@ abstract contract KeelTestBase is Test {
         rollup.stake{value: REQUIRED_STAKE}();
     }
 
-    /// @dev Appends as `poster` with `tx.origin == poster` (appendBatch requires a direct call).
+    /// @dev The `expectedIndex` and `expectedPreStateRoot` an append on the current tip must name:
+    ///      `batchCount()` and the last batch's post-state root (zero when there is none).
+    function tip() internal view returns (uint256 index, bytes32 preStateRoot) {
+        index = rollup.batchCount();
+        preStateRoot = index == 0 ? bytes32(0) : rollup.postStateRoot(index - 1);
+    }
+
+    /// @dev Appends on the current tip as `poster` with `tx.origin == poster` (appendBatch
+    ///      requires a direct call).
     function appendAs(address poster, bytes memory records, uint256 inboxEnd, bytes32 root)
         internal
         returns (uint256 index)
     {
+        (uint256 expectedIndex, bytes32 preStateRoot) = tip();
         vm.prank(poster, poster);
-        index = rollup.appendBatch(records, inboxEnd, root);
+        index = rollup.appendBatch(records, inboxEnd, root, expectedIndex, preStateRoot);
     }
 
     /// @dev Appends one dummy record and every pending inbox entry as the sequencer.

@@ -92,6 +92,8 @@ impl Net {
             queue_capacity: 10_000,
             confirmations: 0,
             l1_poll: Duration::from_millis(100),
+            fees: keel_l1::client::FeePolicy::default(),
+            posting_stall_after: std::time::Duration::from_secs(60),
         }
     }
 

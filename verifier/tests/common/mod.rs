@@ -220,8 +220,10 @@ impl Sequencer {
     /// Post `records` with the honest root; returns the batch index and root.
     pub async fn post_honest(&mut self, records: Vec<Record>) -> (u64, B256) {
         let Built { records, inbox_end, steps, mut pre } = self.build(records).await;
+        let (at, pre_root) = (self.states.len() as u64, pre.committed_root());
         let root = execute_batch(&self.config, &mut pre, &steps).expect("mem").post_root;
-        let (index, _) = self.l1.append_batch(&records, inbox_end, root).await.expect("append");
+        let (index, _) =
+            self.l1.append_batch(&records, inbox_end, root, at, pre_root).await.expect("append");
         assert_eq!(index, self.states.len() as u64);
         self.states.push((pre, inbox_end));
         (index, root)
@@ -236,8 +238,12 @@ impl Sequencer {
         assert!(diverge >= 1 && (diverge as usize) < honest.len(), "diverge inside the batch");
         let wrong = Wrong { index: 0, honest, diverge };
         let n = steps.len() as u64;
-        let (index, _) =
-            self.l1.append_batch(&records, inbox_end, wrong.claimed(n)).await.expect("append");
+        let (at, pre_root) = (self.states.len() as u64, pre.committed_root());
+        let (index, _) = self
+            .l1
+            .append_batch(&records, inbox_end, wrong.claimed(n), at, pre_root)
+            .await
+            .expect("append");
         assert_eq!(index, self.states.len() as u64);
         Wrong { index, ..wrong }
     }
