@@ -149,8 +149,10 @@ pub async fn start(cfg: VerifierConfig) -> anyhow::Result<RunningVerifier> {
     let config = deployment.chain_config();
     let started = std::time::Instant::now();
     let loaded = store.load(&Domain::new(config)).await.context("loading the store")?;
-    l1.check_deployment().await.context("checking the deployment file against L1")?;
+    // The store's own identity first (its error names the database as the thing to change),
+    // then the file against the contracts.
     check_against_l1(&l1, &loaded).await?;
+    l1.check_deployment().await.context("checking the deployment file against L1")?;
     let next_block = loaded.progress.map_or(deployment.start_block, |b| b + 1);
     let (chain, _) = tokio::task::spawn_blocking(move || {
         chain::rebuild(config, &loaded.inbox, &loaded.batches, loaded.suspects)

@@ -150,6 +150,12 @@ async fn it_never_challenges_a_batch_it_agrees_with() {
     cfg.deployment = path;
     let err = keel_verifier::node::start(cfg).await.expect_err("another deployment");
     assert!(err.to_string().contains("another deployment"), "{err:#}");
+    // On an empty database the same file is refused against L1, naming the field.
+    let mut cfg = net.config();
+    cfg.deployment = net.dir.path().join("other.json");
+    cfg.database_url = Some(net.pg.create_database("fresh_verifier").await.expect("db"));
+    let err = keel_verifier::node::start(cfg).await.expect_err("a file L1 disagrees with");
+    assert!(format!("{err:#}").contains("disagrees with L1 on `rollup`"), "{err:#}");
     let url = net.pg.create_database("a_sequencer").await.expect("db");
     Ledger::connect(&url).await.expect("db").claim_role("sequencer").await.expect("claim");
     let mut cfg = net.config();
