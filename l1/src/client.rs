@@ -152,6 +152,9 @@ pub struct L1Client {
     fees: FeePolicy,
     /// What this client's transactions paid, shared by clones.
     spend: std::sync::Arc<parking_lot::Mutex<Spend>>,
+    /// One past the highest nonce this client saw mined, shared by clones (see
+    /// [`L1Client::next_nonce`]).
+    mined_nonce_floor: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What an account bids for L1 gas, and the most it may spend.
@@ -281,6 +284,9 @@ pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// load-balanced RPC may not know a just-sent transaction for a moment).
 pub const DROPPED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long a nonce count below one this client saw mined is read again before it is believed.
+const NONCE_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How often a pending transaction's receipt is polled.
 const RECEIPT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -353,6 +359,7 @@ impl L1Client {
             sending: Default::default(),
             fees: FeePolicy::default(),
             spend: Default::default(),
+            mined_nonce_floor: Default::default(),
         }
     }
 
@@ -395,6 +402,35 @@ impl L1Client {
             });
         }
         Ok(())
+    }
+
+    /// The nonce of the account's next transaction, as the node's latest state has it. A node can
+    /// serve a receipt a moment before its `latest` state counts that transaction (anvil does,
+    /// under load): taking the count then would reuse the nonce just mined and fail as "nonce
+    /// too low". So a count below what this client saw mined is read again for up to
+    /// [`NONCE_CATCH_UP`]; a count still below it after that is the truth (a reorg or an L1
+    /// restart erased the transaction), and it is used.
+    async fn next_nonce(&self) -> Result<u64, L1Error> {
+        let floor = self.mined_nonce_floor.load(std::sync::atomic::Ordering::Acquire);
+        let started = std::time::Instant::now();
+        loop {
+            let count = self.provider.get_transaction_count(self.account).latest().await?;
+            if count >= floor || started.elapsed() >= NONCE_CATCH_UP {
+                if count < floor {
+                    tracing::warn!(
+                        count,
+                        floor,
+                        "L1 forgot transactions of this account (reorg or restart)"
+                    );
+                }
+                return Ok(count);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn record_mined_nonce(&self, nonce: u64) {
+        self.mined_nonce_floor.fetch_max(nonce + 1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn record_spend(&self, receipt: &TransactionReceipt) {
@@ -493,6 +529,13 @@ impl L1Client {
         Ok(self.provider.get_block_number().await?)
     }
 
+    /// The hash of L1 block `number` on the chain the node follows now (`None` when it has no
+    /// such block, e.g. after a reorg onto a shorter chain).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>, L1Error> {
+        let block = self.provider.get_block_by_number(number.into()).await?;
+        Ok(block.map(|b| b.header.hash))
+    }
+
     /// The timestamp of the latest L1 block.
     pub async fn head_timestamp(&self) -> Result<u64, L1Error> {
         let block = self
@@ -549,7 +592,7 @@ impl L1Client {
                 expected_pre_root,
             )
         };
-        let nonce = self.provider.get_transaction_count(self.account).latest().await?;
+        let nonce = self.next_nonce().await?;
         // Reverts (with the contract's error) when L1 is not at the expected index and tip.
         let gas = gas_limit_for(call().estimate_gas().await?);
         let started = std::time::Instant::now();
@@ -599,6 +642,7 @@ impl L1Client {
             match self.wait_for_any(&sent, nonce, limit).await? {
                 Wait::Mined(receipt) => {
                     self.record_spend(&receipt);
+                    self.record_mined_nonce(nonce);
                     if !receipt.status() {
                         return Err(L1Error::Reverted(receipt.transaction_hash));
                     }

@@ -311,3 +311,47 @@ async fn a_posting_meant_for_a_reverted_tip_cannot_land_at_another_index() {
     assert!(net.sequencer.append_batch(&[record], inbox_end, root, 1, root).await.is_err());
     assert_eq!(net.sequencer.batch_count().await.expect("rpc"), 0);
 }
+
+/// The poster's fee bid on a quiet L1, where every block holds only its own postings: 200
+/// postings in a row all bid the configured tip, never more than the configured max fee, and
+/// the spend the client counts is what the receipts paid. (A bid that follows recent blocks'
+/// tips, as a fee-history estimate does, fed on its own postings and doubled every ~5 of them.)
+#[tokio::test]
+async fn two_hundred_postings_on_a_quiet_l1_keep_their_bid_within_the_bound() {
+    use alloy::consensus::Transaction as _;
+    let net = setup().await;
+    let policy = keel_l1::client::FeePolicy {
+        tip: 2 * keel_l1::client::GWEI,
+        max_tip: 3 * keel_l1::client::GWEI,
+        max_fee_per_gas: 50 * keel_l1::client::GWEI,
+        ..keel_l1::client::FeePolicy::default()
+    };
+    let poster = net.sequencer.clone().with_fee_policy(policy);
+    let provider = poster.provider().clone();
+    let domain = Domain::new(net.deployment.chain_config());
+    // The clone shares the account's spend, which already holds the stake transaction.
+    let (mut pre_root, mut paid, spent_before) = (B256::ZERO, 0u128, poster.spent_wei());
+    for i in 0..200u64 {
+        let record =
+            domain.sign(&transfer(TxKind::Transfer, Address::repeat_byte(9), 1, i), &net.user_key);
+        let root = B256::from(U256::from(i + 1));
+        let (index, receipt) =
+            poster.append_batch(&[record], 0, root, i, pre_root).await.expect("posts");
+        assert_eq!(index, i);
+        let tx = provider
+            .get_transaction_by_hash(receipt.transaction_hash)
+            .await
+            .expect("rpc")
+            .expect("the posting is known");
+        let (max_fee, tip) = (tx.max_fee_per_gas(), tx.max_priority_fee_per_gas());
+        assert_eq!(tip, Some(policy.tip), "posting {i} bid the configured tip");
+        assert!(max_fee <= policy.max_fee_per_gas, "posting {i} bid {max_fee} > the max fee");
+        paid += u128::from(receipt.gas_used) * receipt.effective_gas_price;
+        pre_root = root;
+    }
+    assert_eq!(
+        poster.spent_wei() - spent_before,
+        paid,
+        "the counted spend is what the receipts paid"
+    );
+}

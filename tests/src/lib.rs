@@ -104,8 +104,14 @@ fn hex_key(s: &PrivateKeySigner) -> String {
 impl System {
     /// Postgres, anvil, the contracts deployed with devnet parameters, the sequencer staked.
     pub async fn start() -> Self {
+        Self::start_with_anvil(&[]).await
+    }
+
+    /// [`System::start`] with more anvil arguments (e.g. `--block-time 1`, so that postings are
+    /// pending for a while instead of mined at once).
+    pub async fn start_with_anvil(anvil_args: &[&str]) -> Self {
         let pg = PgCluster::start_temp().await.expect("postgres");
-        let anvil = spawn_anvil(&[]).expect("anvil");
+        let anvil = spawn_anvil(anvil_args).expect("anvil");
         let seq =
             PrivateKeySigner::from_bytes(&B256::from_slice(&anvil.keys()[SEQUENCER].to_bytes()))
                 .expect("key");
@@ -154,7 +160,9 @@ impl System {
         SecretKey::from_byte_array(self.signer(i).to_bytes().0).expect("key")
     }
 
-    async fn database(&self, name: &str) -> String {
+    /// The URL of the database named `name` (created on first use; the sequencer's is
+    /// "sequencer", a verifier's its name).
+    pub async fn database(&self, name: &str) -> String {
         let mut dbs = self.databases.lock().await;
         if let Some(url) = dbs.get(name) {
             return url.clone();

@@ -303,6 +303,18 @@ async fn status(State(state): State<ApiState>) -> Json<Value> {
 }
 
 async fn readyz(State(state): State<ApiState>) -> Response {
+    // A wrong root L1 made final is beyond what a challenge can fix: not ready, so that an
+    // orchestrator and a load balancer page someone instead of serving on as if all were well.
+    let final_dispute = state.shared.chain.read().dispute().filter(|d| d.is_final).map(|d| {
+        format!(
+            "batch {} is final on L1 with post-state root {}, but re-execution gives {}",
+            d.index, d.claimed_root, d.computed_root
+        )
+    });
+    if let Some(message) = final_dispute {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "final_batch_wrong", message)
+            .into_response();
+    }
     let unavailable = |why: String| {
         tracing::warn!(error = %why, "readiness check failed");
         let mut e = ApiError::new(

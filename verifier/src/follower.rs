@@ -8,7 +8,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use alloy::eips::BlockNumberOrTag;
+use alloy::{eips::BlockNumberOrTag, providers::Provider};
 use keel_l1::{client::RollupEvent, L1Client, L1Error};
 use keel_store::{StoreError, StoredInboxEntry};
 
@@ -17,7 +17,7 @@ use crate::{
     derive::{self, DeriveError},
     metrics::Metrics,
     shared::Shared,
-    store::VerifierStore,
+    store::{ReadBlock, VerifierStore},
 };
 
 /// How the follower reads L1.
@@ -72,6 +72,8 @@ pub struct Follower {
     next_block: u64,
     /// Batch ids already reported as wrong (a rebuild reaches the same verdict again).
     reported: HashSet<u64>,
+    /// Batch ids already reported as wrong *and final* (too late to challenge).
+    reported_final: HashSet<u64>,
 }
 
 impl Follower {
@@ -85,7 +87,16 @@ impl Follower {
         next_block: u64,
     ) -> Self {
         let reported = shared.chain.read().suspects().clone();
-        Self { l1, store, shared, metrics, cfg, next_block, reported }
+        Self {
+            l1,
+            store,
+            shared,
+            metrics,
+            cfg,
+            next_block,
+            reported,
+            reported_final: HashSet::new(),
+        }
     }
 
     /// Follow L1 until `shutdown` fires.
@@ -131,6 +142,9 @@ impl Follower {
             v.head_timestamp = head_ts;
         }
         self.metrics.l1_head_block.set(head as i64);
+        if self.rewind_on_reorg().await? {
+            return Ok(false);
+        }
         let safe = head.saturating_sub(self.cfg.confirmations);
         if safe < self.next_block {
             self.update_lag();
@@ -151,7 +165,20 @@ impl Follower {
             })
             .collect();
         let events = self.derive(self.l1.rollup_events(from, to).await?).await?;
-        let to_ts = if to == head { head_ts } else { self.block_timestamp(to.into()).await?.1 };
+        // Read after the logs: if L1 reorganized in between, this hash is the new branch's and
+        // the logs may be the old one's, and the next round finds the reorg at `to` itself.
+        let to_block = self
+            .l1
+            .provider()
+            .get_block_by_number(to.into())
+            .await
+            .map_err(L1Error::from)?
+            .ok_or_else(|| L1Error::Decode(format!("L1 has no block {to}")))?;
+        let to_ts = to_block.header.timestamp;
+        let irreversible = events
+            .iter()
+            .any(|e| matches!(e, ChainEvent::Removed { .. } | ChainEvent::Finalized { .. }));
+        let read = ReadBlock { number: to, hash: to_block.header.hash, irreversible };
 
         // Durable first, then memory, event by event.
         self.store.put_inbox(&entries).await?;
@@ -180,7 +207,7 @@ impl Follower {
             }
             self.shared.chain.write().apply(event)?;
         }
-        self.store.set_progress(to, self.l1.deployment().rollup).await?;
+        self.store.set_progress(read, self.l1.deployment().rollup).await?;
         self.next_block = to + 1;
         {
             let mut v = self.shared.l1.lock();
@@ -195,6 +222,49 @@ impl Follower {
         self.execute().await?;
         self.update_lag();
         Ok(to == safe)
+    }
+
+    /// Find a reorg of the blocks already read: the newest recorded block L1 no longer has. Then
+    /// delete everything derived after the newest recorded block L1 still has (or everything,
+    /// when a removal or finalization was read after it, or no recorded block is left), rebuild
+    /// the chain from what remains and read on from there. Returns whether it rewound.
+    async fn rewind_on_reorg(&mut self) -> Result<bool, FollowError> {
+        let recorded = self.store.read_blocks().await?;
+        let Some(newest) = recorded.first() else { return Ok(false) };
+        if self.l1.block_hash(newest.number).await? == Some(newest.hash) {
+            return Ok(false);
+        }
+        let mut fork = None;
+        let mut irreversible = false;
+        for r in &recorded {
+            if self.l1.block_hash(r.number).await? == Some(r.hash) {
+                fork = Some(r.number);
+                break;
+            }
+            irreversible |= r.irreversible;
+        }
+        let keep = if irreversible { None } else { fork };
+        let rewound = self.store.rewind_after(keep).await?;
+        self.metrics.reorgs.inc();
+        tracing::warn!(
+            read_up_to = newest.number,
+            fork_block = ?fork,
+            rewound_to = ?keep,
+            first_batch_removed = ?rewound.first_index,
+            "L1 reorganized blocks already read (deeper than the confirmations); re-deriving from the fork"
+        );
+        if let Some(id) = rewound.first_id {
+            self.reported.retain(|&r| r < id);
+            self.reported_final.retain(|&r| r < id);
+        }
+        self.next_block = keep.map_or(self.l1.deployment().start_block, |b| b + 1);
+        {
+            let mut v = self.shared.l1.lock();
+            v.scanned_block = keep;
+        }
+        self.reload_from_store().await?;
+        self.update_lag();
+        Ok(true)
     }
 
     /// Turn Rollup events into chain events: recover the records' senders (in parallel, off
@@ -252,11 +322,19 @@ impl Follower {
     /// Rebuild the chain from the store: the hot state ran a batch it disputes, or L1 removed
     /// batches it had agreed with.
     async fn reload(&mut self) -> Result<(), FollowError> {
+        let suspects = self.shared.chain.read().suspects().clone();
+        self.rebuild(suspects).await
+    }
+
+    /// Rebuild the chain from the store alone (after a rewind: the suspects in memory may
+    /// name batch ids L1 no longer has).
+    async fn reload_from_store(&mut self) -> Result<(), FollowError> {
+        self.rebuild(HashSet::new()).await
+    }
+
+    async fn rebuild(&mut self, mut suspects: HashSet<u64>) -> Result<(), FollowError> {
         let started = std::time::Instant::now();
-        let (config, mut suspects) = {
-            let c = self.shared.chain.read();
-            (*c.config(), c.suspects().clone())
-        };
+        let config = *self.shared.chain.read().config();
         let loaded = self.store.load(&keel_core::tx::Domain::new(config)).await?;
         suspects.extend(loaded.suspects.iter().copied());
         let (chain, reports) = tokio::task::spawn_blocking(move || {
@@ -278,7 +356,32 @@ impl Follower {
         Ok(())
     }
 
-    fn update_lag(&self) {
+    /// The alarm of a wrong root that L1 made final anyway: nobody can challenge it any more,
+    /// so every withdrawal it pays may be a theft. The follower goes on reading L1 (so the
+    /// status and the bridge view stay current); an operator must act (docs/operations.md).
+    fn check_final_dispute(&mut self) {
+        let final_dispute = {
+            let c = self.shared.chain.read();
+            c.dispute()
+                .filter(|d| d.is_final)
+                .map(|d| (d.index, d.id, d.claimed_root, d.computed_root))
+        };
+        self.metrics.final_batch_wrong.set(i64::from(final_dispute.is_some()));
+        if let Some((index, id, claimed, computed)) = final_dispute {
+            if self.reported_final.insert(id) {
+                tracing::error!(
+                    batch = index,
+                    id,
+                    claimed = %claimed,
+                    computed = %computed,
+                    "CRITICAL: a batch FINAL on L1 has a wrong post-state root; it can no longer be challenged"
+                );
+            }
+        }
+    }
+
+    fn update_lag(&mut self) {
+        self.check_final_dispute();
         let (on_l1, verified, agreed) = {
             let c = self.shared.chain.read();
             let verified =

@@ -45,6 +45,11 @@ pub struct Metrics {
     pub batches_proposed: IntCounter,
     /// 1 while the sequencer has been inactive for its period (anyone staked may post), else 0.
     pub escape_hatch_open: IntGauge,
+    /// 1 while the first batch this verifier disputes is final on L1 (its wrong root can no
+    /// longer be challenged: critical), else 0.
+    pub final_batch_wrong: IntGauge,
+    /// Reorgs of blocks already read (deeper than the confirmations) that made it re-derive.
+    pub reorgs: IntCounter,
 }
 
 impl Metrics {
@@ -133,6 +138,16 @@ impl Metrics {
                 "1 while the sequencer has been inactive for its period, else 0",
             )
             .expect("valid"),
+            final_batch_wrong: IntGauge::new(
+                "keel_verifier_final_batch_wrong",
+                "1 while a batch final on L1 has a post-state root re-execution disputes, else 0",
+            )
+            .expect("valid"),
+            reorgs: IntCounter::new(
+                "keel_verifier_l1_reorgs_total",
+                "Reorgs of L1 blocks already read (deeper than the confirmations), each re-derived",
+            )
+            .expect("valid"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.l1_head_block.clone()),
@@ -153,6 +168,8 @@ impl Metrics {
             Box::new(m.errors.clone()),
             Box::new(m.batches_proposed.clone()),
             Box::new(m.escape_hatch_open.clone()),
+            Box::new(m.final_batch_wrong.clone()),
+            Box::new(m.reorgs.clone()),
         ];
         for c in collectors {
             m.registry.register(c).expect("metric names are unique");

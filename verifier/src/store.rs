@@ -37,6 +37,31 @@ pub struct Loaded {
     pub suspects: HashSet<u64>,
 }
 
+/// How many recorded read blocks are kept: a reorg deeper than the oldest one re-derives
+/// everything (each follower round that reads blocks records one, so this covers at least as
+/// many L1 blocks).
+pub const READ_BLOCKS_KEPT: i64 = 1_024;
+
+/// An L1 block the follower read up to, with its hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadBlock {
+    /// Its number.
+    pub number: u64,
+    /// Its hash when it was read.
+    pub hash: B256,
+    /// Whether the range it ends removed or finalized batches.
+    pub irreversible: bool,
+}
+
+/// What a rewind deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rewound {
+    /// The first batch index deleted.
+    pub first_index: Option<u64>,
+    /// The first batch id deleted (ids grow with every append).
+    pub first_id: Option<u64>,
+}
+
 /// The verifier's store.
 #[derive(Clone, Debug)]
 pub struct VerifierStore {
@@ -129,18 +154,122 @@ impl VerifierStore {
         self.ledger.mark_final_below(index.saturating_add(1)).await
     }
 
-    /// Every L1 block up to and including `block` of the deployment of `rollup` has been read
-    /// and stored.
-    pub async fn set_progress(&self, block: u64, rollup: Address) -> Result<(), StoreError> {
+    /// Every L1 block up to and including `read.number` of the deployment of `rollup` has been
+    /// read and stored; `read` also records that block's hash (in the same transaction, so a
+    /// reorg of anything read is always found from the newest recorded block). Keeps the newest
+    /// [`READ_BLOCKS_KEPT`] records.
+    pub async fn set_progress(&self, read: ReadBlock, rollup: Address) -> Result<(), StoreError> {
+        let number = i64_of(read.number)?;
+        let mut db = self.ledger.pool().begin().await?;
         sqlx::query(
             "INSERT INTO verifier_progress (id, l1_block, rollup) VALUES (1, $1, $2)
              ON CONFLICT (id) DO UPDATE SET l1_block = $1, rollup = $2",
         )
-        .bind(i64_of(block)?)
+        .bind(number)
         .bind(rollup.as_slice())
-        .execute(self.ledger.pool())
+        .execute(&mut *db)
         .await?;
+        sqlx::query(
+            "INSERT INTO verifier_read_blocks (number, hash, irreversible) VALUES ($1, $2, $3)
+             ON CONFLICT (number) DO UPDATE SET hash = $2,
+                 irreversible = verifier_read_blocks.irreversible OR $3",
+        )
+        .bind(number)
+        .bind(read.hash.as_slice())
+        .bind(read.irreversible)
+        .execute(&mut *db)
+        .await?;
+        sqlx::query(
+            "DELETE FROM verifier_read_blocks WHERE number < (
+                 SELECT min(number) FROM (
+                     SELECT number FROM verifier_read_blocks ORDER BY number DESC LIMIT $1) newest)",
+        )
+        .bind(READ_BLOCKS_KEPT)
+        .execute(&mut *db)
+        .await?;
+        db.commit().await?;
         Ok(())
+    }
+
+    /// The recorded blocks read up to, newest first.
+    pub async fn read_blocks(&self) -> Result<Vec<ReadBlock>, StoreError> {
+        const T: &str = "verifier_read_blocks";
+        sqlx::query(
+            "SELECT number, hash, irreversible FROM verifier_read_blocks ORDER BY number DESC",
+        )
+        .fetch_all(self.ledger.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            let hash: &[u8] = r.try_get("hash")?;
+            Ok(ReadBlock {
+                number: u64_of(r.try_get("number")?, T)?,
+                hash: B256::try_from(hash).map_err(|_| corrupt(T, "hash is not 32 bytes"))?,
+                irreversible: r.try_get("irreversible")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Forget everything derived from L1 blocks after `block` (`None`: everything), in one
+    /// transaction: inbox entries, the batches appended there and every later one with their
+    /// transactions and verdicts, the recorded blocks, and the progress (back to `block`). L1
+    /// reorganized those blocks away; the follower reads from `block + 1` again. Returns the
+    /// first batch index deleted and the first batch id deleted, if any.
+    pub async fn rewind_after(&self, block: Option<u64>) -> Result<Rewound, StoreError> {
+        // -1: every stored block is after it.
+        let after = block.map_or(Ok(-1), i64_of)?;
+        let mut db = self.ledger.pool().begin().await?;
+        let first_index: Option<i64> = sqlx::query_scalar(
+            "SELECT min(idx) FROM batches WHERE l1_block IS NULL OR l1_block > $1",
+        )
+        .bind(after)
+        .fetch_one(&mut *db)
+        .await?;
+        let mut first_id = None;
+        if let Some(first) = first_index {
+            first_id = sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT min(batch_id) FROM verifier_batches WHERE idx >= $1",
+            )
+            .bind(first)
+            .fetch_one(&mut *db)
+            .await?;
+            sqlx::query("DELETE FROM transactions WHERE batch_idx >= $1")
+                .bind(first)
+                .execute(&mut *db)
+                .await?;
+            sqlx::query("DELETE FROM batches WHERE idx >= $1")
+                .bind(first)
+                .execute(&mut *db)
+                .await?;
+        }
+        if let Some(id) = first_id {
+            sqlx::query("DELETE FROM verifier_verdicts WHERE batch_id >= $1")
+                .bind(id)
+                .execute(&mut *db)
+                .await?;
+        }
+        sqlx::query("DELETE FROM inbox_entries WHERE l1_block > $1")
+            .bind(after)
+            .execute(&mut *db)
+            .await?;
+        sqlx::query("DELETE FROM verifier_read_blocks WHERE number > $1")
+            .bind(after)
+            .execute(&mut *db)
+            .await?;
+        if block.is_some() {
+            sqlx::query("UPDATE verifier_progress SET l1_block = $1 WHERE l1_block > $1")
+                .bind(after)
+                .execute(&mut *db)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM verifier_progress").execute(&mut *db).await?;
+        }
+        db.commit().await?;
+        Ok(Rewound {
+            first_index: first_index.map(|i| u64_of(i, "batches")).transpose()?,
+            first_id: first_id.map(|i| u64_of(i, "verifier_batches")).transpose()?,
+        })
     }
 
     /// Store verdicts (a batch re-executed again after a restart keeps one row).

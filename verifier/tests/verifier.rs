@@ -330,3 +330,51 @@ async fn it_survives_an_l1_outage_and_catches_up() {
     assert_eq!(net.l1.game_count().await.expect("rpc"), 0);
     verifier.shutdown().await;
 }
+
+/// A wrong root that became final while no verifier watched (it was down for the whole
+/// challenge period) can no longer be challenged: the verifier says so loudly — `/readyz` not
+/// ready with `final_batch_wrong` naming the batch and both roots, the critical gauge at 1, the
+/// status's mismatch marked final — bonds nothing, and keeps following L1.
+#[tokio::test]
+async fn a_wrong_root_already_final_raises_the_alarm_and_the_verifier_keeps_following() {
+    let mut net = Net::start().await;
+    net.deposit(ETHER).await;
+    net.seq.post_honest(net.sign(&[transfer(Address::repeat_byte(9), 5, 1, 0)])).await;
+    let txs: Vec<_> = (1..=4).map(|n| transfer(Address::repeat_byte(n as u8), 7, 1, n)).collect();
+    let wrong = net.seq.post_wrong(net.sign(&txs), 2).await;
+    net.skip_time(net.deployment.params.challenge_period_secs + 1).await;
+    net.l1.finalize_batches(wrong.index).await.expect("finalize");
+
+    let verifier = net.verifier().await;
+    let api = Api::new(verifier.addr);
+    let (status, body) = eventually(30, || async {
+        let (status, body) = api.get("/readyz").await;
+        (status == 503 && body["error"]["code"] == "final_batch_wrong").then_some((status, body))
+    })
+    .await;
+    assert_eq!(status, 503);
+    let message = body["error"]["message"].as_str().expect("a message");
+    // Batch 1's steps are its records alone: batch 0 consumed the deposit.
+    let n = txs.len() as u64;
+    assert!(message.contains("batch 1"), "{message}");
+    assert!(message.contains(&wrong.claimed(n).to_string()), "names the claimed root: {message}");
+    assert!(message.contains(&wrong.honest[n as usize].to_string()), "and the true one: {message}");
+    let s = api.status().await;
+    assert_eq!(s["firstMismatch"]["batch"], 1);
+    assert_eq!(s["firstMismatch"]["final"], true);
+    assert_eq!(s["batches"]["agreedUpTo"], 0);
+    let metrics = api.text("/metrics").await;
+    assert!(metrics.contains("keel_verifier_final_batch_wrong 1"), "{metrics}");
+
+    // It keeps following L1: a later batch is derived (and cannot be verified on a state L1's
+    // root contradicts), and it never bonds on the final batch.
+    let later = net.sign(&[transfer(Address::repeat_byte(7), 1, 1, 5)]);
+    net.l1
+        .append_batch(&later, 1, B256::repeat_byte(0x77), 2, wrong.claimed(n))
+        .await
+        .expect("append on the final tip");
+    eventually(30, || async { (api.status().await["batches"]["onL1"] == 3).then_some(()) }).await;
+    assert_eq!(net.l1.game_count().await.expect("rpc"), 0, "no bond on a final batch");
+    assert_eq!(api.get("/readyz").await.0, 503, "still not ready");
+    verifier.shutdown().await;
+}
