@@ -284,7 +284,8 @@ pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// load-balanced RPC may not know a just-sent transaction for a moment).
 pub const DROPPED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// How long a nonce count below one this client saw mined is read again before it is believed.
+/// How long a nonce count that disagrees with what this client saw (below a nonce it saw mined,
+/// or past a nonce whose receipt it has not got yet) is read again before it is believed.
 const NONCE_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How often a pending transaction's receipt is polled.
@@ -473,13 +474,22 @@ impl L1Client {
                 }
             }
             if self.provider.get_transaction_count(self.account).latest().await? > nonce {
-                // Mined between the two reads, or taken by another transaction.
-                for hash in sent {
-                    if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
-                        return Ok(Wait::Mined(Box::new(receipt)));
+                // Mined between the two reads, or taken by another transaction. A node can count
+                // a mined transaction a moment before it serves its receipt (anvil does, under
+                // load), so ours gets [`NONCE_CATCH_UP`] to show up before the nonce counts as
+                // taken by another one.
+                let counted = std::time::Instant::now();
+                loop {
+                    for hash in sent {
+                        if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
+                            return Ok(Wait::Mined(Box::new(receipt)));
+                        }
                     }
+                    if sent.is_empty() || counted.elapsed() >= NONCE_CATCH_UP {
+                        return Ok(Wait::NonceTaken);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
-                return Ok(Wait::NonceTaken);
             }
             let mut known = false;
             for hash in sent {
