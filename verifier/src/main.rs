@@ -41,8 +41,8 @@ struct Args {
     /// environment variable.
     #[arg(long, env = "KEEL_VERIFIER_KEY", hide_env_values = true)]
     verifier_key: Option<String>,
-    /// L1 blocks to stay behind the head: a reorg deeper than this is not handled. Use 0 only
-    /// on a local devnet.
+    /// L1 blocks to stay behind the head: a reorg deeper than this is found and rewound, at the
+    /// cost of re-deriving. Use 0 only on a local devnet.
     #[arg(long, env = "KEEL_CONFIRMATIONS", default_value_t = 6)]
     confirmations: u64,
     /// How often the L1 tasks poll once caught up, in milliseconds.

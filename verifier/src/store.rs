@@ -191,12 +191,14 @@ impl VerifierStore {
         Ok(())
     }
 
-    /// The recorded blocks read up to, newest first.
-    pub async fn read_blocks(&self) -> Result<Vec<ReadBlock>, StoreError> {
+    /// The newest `limit` recorded blocks read up to, newest first.
+    pub async fn read_blocks(&self, limit: i64) -> Result<Vec<ReadBlock>, StoreError> {
         const T: &str = "verifier_read_blocks";
         sqlx::query(
-            "SELECT number, hash, irreversible FROM verifier_read_blocks ORDER BY number DESC",
+            "SELECT number, hash, irreversible FROM verifier_read_blocks
+             ORDER BY number DESC LIMIT $1",
         )
+        .bind(limit)
         .fetch_all(self.ledger.pool())
         .await?
         .iter()
