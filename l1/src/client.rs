@@ -410,7 +410,8 @@ impl L1Client {
     /// under load): taking the count then would reuse the nonce just mined and fail as "nonce
     /// too low". So a count below what this client saw mined is read again for up to
     /// [`NONCE_CATCH_UP`]; a count still below it after that is the truth (a reorg or an L1
-    /// restart erased the transaction), and it is used.
+    /// restart erased the transaction): it is used, and it becomes the new floor. The caller
+    /// holds the send lock.
     async fn next_nonce(&self) -> Result<u64, L1Error> {
         let floor = self.mined_nonce_floor.load(std::sync::atomic::Ordering::Acquire);
         let started = std::time::Instant::now();
@@ -423,6 +424,10 @@ impl L1Client {
                         floor,
                         "L1 forgot transactions of this account (reorg or restart)"
                     );
+                    // The floor described a history L1 no longer has: every later posting would
+                    // wait out the catch-up again (a reorg of 30 postings cost a minute). The
+                    // caller holds the send lock, so nothing records a nonce meanwhile.
+                    self.mined_nonce_floor.store(count, std::sync::atomic::Ordering::Release);
                 }
                 return Ok(count);
             }

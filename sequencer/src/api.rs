@@ -543,6 +543,25 @@ async fn transaction(
         .seq_of(&hash)
         .filter(|&s| s < state.durable.load(std::sync::atomic::Ordering::Acquire));
     let Some(seq) = seq else {
+        // Acknowledged once, then left out by L1's history and no longer valid on it.
+        let removed = state
+            .ledger
+            .removed_transaction(&hash)
+            .await
+            .map_err(|e| ApiError::unavailable("reading removed transactions", e))?;
+        if let Some(r) = removed {
+            return Ok(Json(json!({
+                "hash": hash,
+                "status": "removed",
+                "previousSeq": r.previous_seq,
+                "code": r.code,
+                "message": format!(
+                    "acknowledged as number {}, then left out by the batches L1 holds (another \
+                     party posted in the sequencer's place) and no longer valid on them: {}",
+                    r.previous_seq, r.reason
+                ),
+            })));
+        }
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_transaction",

@@ -9,7 +9,7 @@ use keel_core::{
     smt::{SmtProof, TreeError},
     state::MemoryState,
     stf::{apply_step, NoOpReason, Outcome, Step},
-    tx::{Domain, PreparedRecord, RecordError, TxKind},
+    tx::{Domain, PreparedRecord, Record, RecordError, TxKind},
     Address, ChainConfig, InboxEntry, InboxKind, B256, U256,
 };
 use keel_store::{BatchChange, BatchState, LedgerContents, StoredInboxEntry, StoredTransaction};
@@ -152,7 +152,10 @@ impl Chain {
                 })?;
                 // The sender was recovered before the transaction was stored; do not redo it.
                 let prepared = PreparedRecord { record: t.record, sender: Ok((tx, t.sender)) };
-                match chain.apply(&prepared) {
+                // Exactly the stored inbox range: entries stored after the batch took its first
+                // transaction belong to a later batch, and absorbing them here would change
+                // the root.
+                match chain.apply_record(&prepared, false) {
                     Ok(applied) if applied.seq == t.seq => {}
                     Ok(applied) => {
                         return Err(RebuildError::Inconsistent(format!(
@@ -337,12 +340,21 @@ impl Chain {
     /// they come before any later transaction, and a deposit among them may be what makes this
     /// one valid.)
     pub fn apply(&mut self, prepared: &PreparedRecord) -> Result<Accepted, Rejection> {
+        self.apply_record(prepared, true)
+    }
+
+    /// [`Chain::apply`]; waiting inbox entries are put into a batch first only if `absorb`.
+    fn apply_record(
+        &mut self,
+        prepared: &PreparedRecord,
+        absorb: bool,
+    ) -> Result<Accepted, Rejection> {
         let hash = prepared.record.hash();
         if let Some(&seq) = self.tx_seq.get(&hash) {
             return Err(Rejection::Duplicate { seq });
         }
         let (_, sender) = prepared.sender.map_err(Rejection::InvalidRecord)?;
-        if self.open_batch().is_none_or(|b| b.tx_count == 0) {
+        if absorb && self.open_batch().is_none_or(|b| b.tx_count == 0) {
             self.absorb_inbox();
         }
         let config = *self.config();
@@ -378,6 +390,41 @@ impl Chain {
         self.next_seq += 1;
         self.tx_seq.insert(hash, seq);
         Ok(StoredTransaction { seq, batch, record: prepared.record, sender })
+    }
+
+    /// Take batch `batch` as another party posted it on L1 (the escape hatch's fallback
+    /// proposer, or a batch found at one of our indexes): its inbox range and records exactly,
+    /// closed with its root, which must be the root L1 holds. Returns its records as
+    /// transactions. On an error the chain is left part-way and must be rebuilt.
+    ///
+    /// Only batches the ledger can hold are taken: every record must apply (the ledger keeps
+    /// only transactions that applied; a batch with a no-op or a repeated record is refused).
+    pub fn adopt(&mut self, batch: &AdoptedBatch) -> Result<Vec<Accepted>, AdoptError> {
+        let index = batch.index;
+        if self.open_batch().is_some()
+            || index != self.batches.len() as u64
+            || batch.inbox_start != self.consumed_inbox()
+            || batch.inbox_end < batch.inbox_start
+        {
+            return Err(AdoptError::DoesNotFollow { index });
+        }
+        if batch.inbox_end > self.known_inbox() {
+            return Err(AdoptError::UnknownInbox { index, inbox_end: batch.inbox_end });
+        }
+        self.open_batch_to(batch.inbox_end);
+        let mut accepted = Vec::with_capacity(batch.records.len());
+        for (position, record) in batch.records.iter().enumerate() {
+            let prepared = self.domain.prepare(*record);
+            let t = self
+                .apply_record(&prepared, false)
+                .map_err(|rejection| AdoptError::NotApplied { index, position, rejection })?;
+            accepted.push(t);
+        }
+        let root = self.close_batch()?.unwrap_or_default();
+        if root != batch.post_root {
+            return Err(AdoptError::WrongRoot { index, on_l1: batch.post_root, computed: root });
+        }
+        Ok(accepted)
     }
 
     /// Close the open batch, computing its root once; returns the root (`None` if no batch is
@@ -474,6 +521,63 @@ impl Chain {
     pub fn leaf_count(&self) -> usize {
         self.state.leaf_count()
     }
+}
+
+/// A batch another party posted on L1, to be taken as it is ([`Chain::adopt`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdoptedBatch {
+    /// Its index.
+    pub index: u64,
+    /// Inbox entries consumed: `[inbox_start, inbox_end)`.
+    pub inbox_start: u64,
+    /// One past the last consumed inbox entry.
+    pub inbox_end: u64,
+    /// Its records, from the posting's calldata.
+    pub records: Vec<Record>,
+    /// The post-state root L1 holds.
+    pub post_root: B256,
+}
+
+/// Why a batch on L1 cannot be taken into the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// It does not start where the chain ends (index or inbox range).
+    #[error("L1 batch {index} does not follow the chain's last batch")]
+    DoesNotFollow {
+        /// The batch.
+        index: u64,
+    },
+    /// It consumes inbox entries the chain does not know.
+    #[error("L1 batch {index} consumes inbox entries up to {inbox_end}, which are not known")]
+    UnknownInbox {
+        /// The batch.
+        index: u64,
+        /// Its inbox end.
+        inbox_end: u64,
+    },
+    /// One of its records does not apply (a no-op step on L1), which the ledger cannot hold.
+    #[error("record {position} of L1 batch {index} does not apply ({rejection}): the ledger only holds transactions that applied")]
+    NotApplied {
+        /// The batch.
+        index: u64,
+        /// The record's position in the batch.
+        position: usize,
+        /// Why it does not apply.
+        rejection: Rejection,
+    },
+    /// Executing it does not give the root L1 holds: it is wrong, and will be challenged.
+    #[error("L1 batch {index} claims root {on_l1}, executing it gives {computed}")]
+    WrongRoot {
+        /// The batch.
+        index: u64,
+        /// The root on L1.
+        on_l1: B256,
+        /// The root execution gives.
+        computed: B256,
+    },
+    /// The tree failed.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
 }
 
 /// Why the ledger cannot be replayed.
@@ -576,6 +680,37 @@ mod tests {
         assert!(c.apply(&t).is_err());
         assert!(c.open_batch_has_steps());
         assert_eq!(c.open_batch().map(|b| (b.inbox_end, b.tx_count)), Some((1, 0)));
+    }
+
+    /// A restart with inbox entries stored after the open batch took its first transaction:
+    /// the rebuild replays the batch with its stored range, and the entries wait for the next.
+    #[test]
+    fn a_rebuild_keeps_entries_that_arrived_after_a_batch_began_out_of_it() {
+        let mut c = chain();
+        let alice = address_of(&key(1));
+        c.add_inbox_entries(&[deposit(0, alice, 5_000)]).expect("in order");
+        let first = c.apply(&transfer(&c, 1, 1_000, 0)).expect("applies");
+        let second = c.apply(&transfer(&c, 1, 1_000, 1)).expect("applies");
+        c.close_batch().expect("tree");
+        let late = deposit(1, alice, 7_000);
+        let b = &c.batches()[0];
+        let contents = LedgerContents {
+            inbox: vec![deposit(0, alice, 5_000), late],
+            batches: vec![keel_store::StoredBatch {
+                index: 0,
+                inbox_start: b.inbox_start,
+                inbox_end: b.inbox_end,
+                state: BatchState::Closed,
+                tx_count: Some(2),
+                post_root: b.post_root,
+                l1_tx: None,
+                l1_block: None,
+            }],
+            transactions: vec![first, second],
+        };
+        let rebuilt = Chain::rebuild(*c.config(), &contents).expect("the stored root");
+        assert_eq!(rebuilt.batches()[0].inbox_end, 1);
+        assert!(rebuilt.inbox_waiting(), "the late deposit waits for the next batch");
     }
 
     /// An open batch without transactions takes entries that arrive later (a ledger written

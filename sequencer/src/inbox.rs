@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use keel_l1::L1Client;
+use keel_l1::{L1Client, PostedInboxEntry};
 use keel_store::{Ledger, StoredInboxEntry};
 use parking_lot::RwLock;
 
@@ -57,15 +57,7 @@ async fn step(
     }
     let to = safe.min(from + MAX_RANGE - 1);
     let entries = l1.inbox_entries(from, to).await?;
-    let stored: Vec<StoredInboxEntry> = entries
-        .iter()
-        .map(|e| StoredInboxEntry {
-            index: e.index,
-            entry: e.entry,
-            l1_block: e.l1_block,
-            l1_timestamp: e.timestamp,
-        })
-        .collect();
+    let stored: Vec<StoredInboxEntry> = entries.iter().map(stored).collect();
     // Durable first: a batch that consumes an entry must find it in the ledger after a restart.
     ledger.insert_inbox_entries(&stored).await?;
     chain.write().add_inbox_entries(&stored)?;
@@ -73,4 +65,14 @@ async fn step(
         tracing::info!(count = stored.len(), first = stored[0].index, "inbox entries confirmed");
     }
     Ok(to + 1)
+}
+
+/// An inbox entry read from L1, as the ledger stores it.
+pub(crate) fn stored(e: &PostedInboxEntry) -> StoredInboxEntry {
+    StoredInboxEntry {
+        index: e.index,
+        entry: e.entry,
+        l1_block: e.l1_block,
+        l1_timestamp: e.timestamp,
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`api`]: the HTTP API.
 //! - [`poster`], [`inbox`], [`defender`]: the L1 tasks.
 //! - [`status`]: the status page at `/` and the snapshot it reads, `/v1/status`.
+//! - [`realign`]: the ledger follows L1 when L1 holds batches the sequencer did not post.
 //! - [`node`]: configuration and assembly of the whole service.
 //! - [`fault`]: fault injection for adversarial tests (refused outside a local anvil).
 
@@ -18,4 +19,5 @@ pub mod metrics;
 pub mod node;
 pub mod pipeline;
 pub mod poster;
+pub mod realign;
 pub mod status;

@@ -180,6 +180,11 @@ async fn main() -> anyhow::Result<()> {
         fees,
         posting_stall_after: Duration::from_secs(args.posting_stall_after_secs),
     };
-    let running = node::start(cfg).await?;
-    running.run_until_signal().await
+    // A realignment with L1 is a restart in place: `start` compares the ledger with L1 first.
+    loop {
+        let running = node::start(cfg.clone()).await?;
+        if running.run_until_signal().await? == node::Stopped::Signal {
+            return Ok(());
+        }
+    }
 }

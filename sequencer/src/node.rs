@@ -19,7 +19,7 @@ use crate::{
     inbox,
     metrics::Metrics,
     pipeline::{self, BatchPolicy},
-    poster,
+    poster, realign,
 };
 
 /// Everything the sequencer needs to run.
@@ -60,7 +60,17 @@ pub struct RunningSequencer {
     apply: tokio::task::JoinHandle<()>,
     commit: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    realign_requested: watch::Receiver<bool>,
     _cluster: Option<PgCluster>,
+}
+
+/// Why a running sequencer stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// A shutdown signal: the process ends.
+    Signal,
+    /// L1 holds batches the ledger does not: start again, which realigns the ledger first.
+    Realign,
 }
 
 impl RunningSequencer {
@@ -77,12 +87,28 @@ impl RunningSequencer {
         tracing::info!("sequencer stopped");
     }
 
-    /// Wait until a shutdown signal (SIGINT or SIGTERM), then shut down gracefully.
-    pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        wait_for_signal().await?;
-        tracing::info!("shutdown signal received; finishing in-flight commits");
+    /// Resolves when the poster asks for a realignment with L1 (see [`Stopped::Realign`]).
+    pub async fn realign_requested(&self) {
+        let mut r = self.realign_requested.clone();
+        let _ = r.wait_for(|&asked| asked).await;
+    }
+
+    /// Wait until a shutdown signal (SIGINT or SIGTERM) or a realignment request, then shut
+    /// down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<Stopped> {
+        let stopped = tokio::select! {
+            r = wait_for_signal() => {
+                r?;
+                tracing::info!("shutdown signal received; finishing in-flight commits");
+                Stopped::Signal
+            }
+            _ = self.realign_requested() => {
+                tracing::warn!("restarting to realign the ledger with L1; finishing in-flight commits");
+                Stopped::Realign
+            }
+        };
         self.shutdown().await;
-        Ok(())
+        Ok(stopped)
     }
 }
 
@@ -96,30 +122,8 @@ pub async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuse to serve from a ledger that disagrees with L1: one that is behind it (restored from an
-/// old backup) or holds other roots (another chain's database). Acknowledging on top of either
-/// would fork from what L1 already holds.
-async fn check_against_l1(l1: &L1Client, chain: &Chain) -> anyhow::Result<()> {
-    let on_l1 = l1.batch_count().await.context("reading the Rollup's batch count")?;
-    let closed = chain.batches().iter().filter(|b| b.post_root.is_some()).count() as u64;
-    if on_l1 > closed {
-        anyhow::bail!(
-            "L1 holds {on_l1} batches but the ledger only {closed} closed ones: this database is \
-             behind L1 (restored from an old backup?); restore a newer one"
-        );
-    }
-    if on_l1 > 0 {
-        let last = on_l1 - 1;
-        let header = l1.batch(last).await?;
-        let ours = chain.batches()[last as usize].post_root.unwrap_or_default();
-        if header.postStateRoot != ours {
-            anyhow::bail!(
-                "batch {last} on L1 has root {} but the ledger has {ours}: this database belongs \
-                 to another chain or deployment",
-                header.postStateRoot
-            );
-        }
-    }
+/// Warn when the sequencer cannot post: its stake is below the Rollup's requirement.
+async fn check_stake(l1: &L1Client) -> anyhow::Result<()> {
     if l1.stake_of(l1.account()).await? < l1.deployment().params.required_stake_wei {
         tracing::warn!(account = %l1.account(), "the sequencer's stake is below the required stake: batches cannot be posted");
     }
@@ -137,8 +141,16 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
     let ledger = Ledger::connect(&url).await.context("connecting to Postgres")?;
     ledger.claim_role("sequencer").await?;
     let contents = ledger.load().await.context("loading the ledger")?;
+    let l1 = L1Client::connect(&cfg.l1_rpc, cfg.key.clone(), deployment.clone())?
+        .with_fee_policy(cfg.fees);
+    l1.check_deployment().await.context("checking the deployment file against L1")?;
+    // L1 is the truth: a ledger that L1's history left behind (the escape hatch's batches, a
+    // restored backup) follows it before anything is served.
+    let realigned = realign::with_l1(&l1, &ledger, contents, cfg.batch.max_txs)
+        .await
+        .context("comparing the ledger with L1")?;
     let started = std::time::Instant::now();
-    let chain = Chain::rebuild(deployment.chain_config(), &contents)
+    let chain = Chain::rebuild(deployment.chain_config(), &realigned.contents)
         .context("rebuilding the state from the ledger")?;
     tracing::info!(
         batches = chain.batches().len(),
@@ -146,10 +158,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         ms = started.elapsed().as_millis() as u64,
         "state rebuilt from the ledger; every closed batch's root checked"
     );
-    let l1 = L1Client::connect(&cfg.l1_rpc, cfg.key.clone(), deployment.clone())?
-        .with_fee_policy(cfg.fees);
-    l1.check_deployment().await.context("checking the deployment file against L1")?;
-    check_against_l1(&l1, &chain).await?;
+    check_stake(&l1).await?;
     let chain = Arc::new(RwLock::new(chain));
     let metrics = Metrics::new();
     let status = crate::status::StatusView::spawn(l1.clone(), cfg.l1_poll);
@@ -164,6 +173,11 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
     let faults = Arc::new(Faults::from_env(deployment.l1_chain_id, l1.account())?);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let posting = poster::PostingHealth::default();
+    let (realign_request, realign_requested) = watch::channel(false);
+    let realignment = poster::Realignment {
+        request: realign_request,
+        waiting_for_removal: realigned.waiting_for_removal,
+    };
     let tasks = vec![
         tokio::spawn(poster::run(
             l1.clone(),
@@ -172,6 +186,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
             faults.clone(),
             chain.clone(),
             posting.clone(),
+            realignment,
             shutdown_rx.clone(),
         )),
         tokio::spawn(inbox::run(
@@ -223,5 +238,14 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
         }
     });
     tracing::info!(%addr, "sequencer API listening");
-    Ok(RunningSequencer { addr, shutdown, server, apply, commit, tasks, _cluster: cluster })
+    Ok(RunningSequencer {
+        addr,
+        shutdown,
+        server,
+        apply,
+        commit,
+        tasks,
+        realign_requested,
+        _cluster: cluster,
+    })
 }

@@ -12,7 +12,8 @@
 //! field (tx root, count, inbox range, pre- and post-state root). When it is not, the poster
 //! stops posting, sets `keel_l1_batch_mismatch`, logs what differs and turns `/readyz` not
 //! ready: building on a history L1 does not have would only produce batches that revert or
-//! that anyone can challenge.
+//! that anyone can challenge. It then asks the node to realign the ledger with L1
+//! ([`crate::realign`]), which restarts the service on the realigned ledger.
 
 use std::{
     sync::Arc,
@@ -94,7 +95,35 @@ impl PostingHealth {
     }
 }
 
+/// When the poster asks the node to realign the ledger with L1 ([`crate::realign`]): L1's tip
+/// is a batch that is not the ledger's, and not the one the last realignment left waiting for
+/// its removal (a wrong root a game will remove; realigning again would change nothing).
+#[derive(Clone, Debug)]
+pub struct Realignment {
+    /// Set to true to ask for a realignment.
+    pub request: tokio::sync::watch::Sender<bool>,
+    /// The L1 batch (index, post-state root) the last realignment did not adopt.
+    pub waiting_for_removal: Option<(u64, B256)>,
+}
+
+impl Realignment {
+    fn consider(&self, error: &PostError) {
+        let PostError::Mismatch { index, on_l1_root, .. } = error else { return };
+        if self.waiting_for_removal == Some((*index, *on_l1_root)) {
+            return;
+        }
+        if !*self.request.borrow() {
+            tracing::warn!(
+                batch = index,
+                "L1 holds a batch the ledger does not: asking for a realignment with L1"
+            );
+            let _ = self.request.send(true);
+        }
+    }
+}
+
 /// Post and finalize batches until `shutdown` fires.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     l1: L1Client,
     ledger: Ledger,
@@ -102,6 +131,7 @@ pub async fn run(
     faults: std::sync::Arc<Faults>,
     chain: std::sync::Arc<parking_lot::RwLock<Chain>>,
     health: PostingHealth,
+    realignment: Realignment,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut backoff = POLL;
@@ -136,6 +166,7 @@ pub async fn run(
             Ok(false) => backoff = POLL,
             Err(e @ PostError::Mismatch { .. }) => {
                 tracing::error!(error = %e, "L1 holds a batch that is not ours: posting stopped");
+                realignment.consider(&e);
                 backoff = Duration::from_secs(5);
             }
             Err(e) => {
@@ -167,6 +198,8 @@ pub enum PostError {
     Mismatch {
         /// The batch.
         index: u64,
+        /// Its post-state root on L1 (which batch it is, for [`Realignment`]).
+        on_l1_root: B256,
         /// Which fields differ, with both values.
         differences: String,
     },
@@ -174,16 +207,28 @@ pub enum PostError {
 
 /// A batch header as L1 stores it, or as the ledger says it must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Header {
-    tx_root: B256,
-    tx_count: u64,
-    inbox_start: u64,
-    inbox_end: u64,
-    pre_root: B256,
-    post_root: B256,
+pub(crate) struct Header {
+    pub(crate) tx_root: B256,
+    pub(crate) tx_count: u64,
+    pub(crate) inbox_start: u64,
+    pub(crate) inbox_end: u64,
+    pub(crate) pre_root: B256,
+    pub(crate) post_root: B256,
 }
 
 impl Header {
+    /// The header of a batch as L1 holds it.
+    pub(crate) fn of(b: &keel_l1::bindings::rollup::IRollup::Batch) -> Self {
+        Self {
+            tx_root: b.txRoot,
+            tx_count: b.txCount,
+            inbox_start: b.inboxStart,
+            inbox_end: b.inboxEnd,
+            pre_root: b.preStateRoot,
+            post_root: b.postStateRoot,
+        }
+    }
+
     /// The fields in which `self` (L1) differs from `ours`, named with both values.
     fn differences(&self, ours: &Header) -> Vec<String> {
         let mut d = Vec::new();
@@ -229,18 +274,11 @@ async fn check_ours(
     chain: &parking_lot::RwLock<Chain>,
     index: u64,
 ) -> Result<(), PostError> {
-    let b = l1.batch(index).await?;
-    let on_l1 = Header {
-        tx_root: b.txRoot,
-        tx_count: b.txCount,
-        inbox_start: b.inboxStart,
-        inbox_end: b.inboxEnd,
-        pre_root: b.preStateRoot,
-        post_root: b.postStateRoot,
-    };
+    let on_l1 = Header::of(&l1.batch(index).await?);
     let Some(ours) = ledger_header(ledger, chain, index).await? else {
         return Err(PostError::Mismatch {
             index,
+            on_l1_root: on_l1.post_root,
             differences: "the ledger has no closed batch at this index (another poster's \
                           batch, e.g. the escape hatch's)"
                 .into(),
@@ -263,7 +301,11 @@ async fn check_ours(
     if on_l1.differences(&dishonest).is_empty() {
         return Ok(());
     }
-    Err(PostError::Mismatch { index, differences: differences.join("; ") })
+    Err(PostError::Mismatch {
+        index,
+        on_l1_root: on_l1.post_root,
+        differences: differences.join("; "),
+    })
 }
 
 /// One round: reconcile with L1, post the next batch if it is closed, finalize what can be.

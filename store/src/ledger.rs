@@ -166,6 +166,39 @@ impl CommitGroup {
     }
 }
 
+/// An acknowledged transaction that L1's history left out and that no longer applies on top of
+/// it: what the API tells its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedTransaction {
+    /// The record.
+    pub record: Record,
+    /// Its recovered sender.
+    pub sender: Address,
+    /// The sequence number it was acknowledged with.
+    pub previous_seq: u64,
+    /// Why it no longer applies: the sequencer's rejection code (e.g. `insufficient_balance`).
+    pub code: String,
+    /// The same, for a human.
+    pub reason: String,
+}
+
+/// How the ledger changes to follow L1's history after another party's batches took the place
+/// of some of its own (written by [`Ledger::realign`], in one database transaction).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Realignment {
+    /// The first batch index replaced: every stored batch from here on is deleted.
+    pub from_index: u64,
+    /// Inbox entries the adopted batches consume that were not stored yet.
+    pub inbox: Vec<StoredInboxEntry>,
+    /// The batches L1 holds from `from_index` on, as they are there (posted or final), with
+    /// their transactions.
+    pub adopted: Vec<(StoredBatch, Vec<StoredTransaction>)>,
+    /// The displaced transactions that still apply, sequenced again after the adopted batches.
+    pub resequenced: CommitGroup,
+    /// The displaced transactions that no longer apply.
+    pub removed: Vec<RemovedTransaction>,
+}
+
 /// Everything needed to rebuild the state, in order.
 #[derive(Clone, Debug, Default)]
 pub struct LedgerContents {
@@ -276,104 +309,8 @@ impl Ledger {
         if group.is_empty() {
             return Ok(());
         }
-        // Batches opened in this group: (index, inbox start, inbox end, and the close if the
-        // group closes them too).
-        type Opened = (u64, u64, u64, Option<(u32, B256)>);
-        let mut opened: Vec<Opened> = Vec::new();
-        let mut closes: Vec<(u64, u32, B256)> = Vec::new();
-        for change in &group.batch_changes {
-            match *change {
-                // An open batch that took more inbox entries before its first transaction is
-                // opened again with the longer range: one row, the last range.
-                BatchChange::Open { index, inbox_start, inbox_end } => {
-                    match opened.iter_mut().find(|o| o.0 == index) {
-                        Some(o) => o.2 = inbox_end,
-                        None => opened.push((index, inbox_start, inbox_end, None)),
-                    }
-                }
-                BatchChange::Close { index, tx_count, post_root } => {
-                    match opened.iter_mut().find(|o| o.0 == index) {
-                        Some(o) => o.3 = Some((tx_count, post_root)),
-                        None => closes.push((index, tx_count, post_root)),
-                    }
-                }
-            }
-        }
-        let count = |c: u32| i32::try_from(c).unwrap_or(i32::MAX);
-        let (mut o_idx, mut o_start, mut o_end, mut o_count, mut o_root) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (index, start, end, close) in &opened {
-            o_idx.push(i64_of(*index, "batches")?);
-            o_start.push(i64_of(*start, "batches")?);
-            o_end.push(i64_of(*end, "batches")?);
-            o_count.push(close.map(|(c, _)| count(c)));
-            o_root.push(close.map(|(_, r)| r.to_vec()));
-        }
-        let (mut c_idx, mut c_count, mut c_root) = (Vec::new(), Vec::new(), Vec::new());
-        for (index, tx_count, root) in &closes {
-            c_idx.push(i64_of(*index, "batches")?);
-            c_count.push(count(*tx_count));
-            c_root.push(root.to_vec());
-        }
-        let n = group.transactions.len();
-        let (mut seqs, mut hashes, mut batches, mut records, mut senders) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for t in &group.transactions {
-            seqs.push(i64_of(t.seq, "transactions")?);
-            hashes.push(t.record.hash().to_vec());
-            batches.push(i64_of(t.batch, "transactions")?);
-            records.push(t.record.0.to_vec());
-            senders.push(t.sender.to_vec());
-        }
-        sqlx::query(
-            "WITH opened AS (
-                 INSERT INTO batches (idx, inbox_start, inbox_end, state, tx_count, post_root, closed_at)
-                 SELECT o.idx, o.inbox_start, o.inbox_end,
-                        CASE WHEN o.post_root IS NULL THEN 'open' ELSE 'closed' END,
-                        o.tx_count, o.post_root,
-                        CASE WHEN o.post_root IS NULL THEN NULL ELSE now() END
-                 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::bytea[])
-                      AS o (idx, inbox_start, inbox_end, tx_count, post_root)
-                 ON CONFLICT (idx) DO UPDATE
-                     SET inbox_end = EXCLUDED.inbox_end, state = EXCLUDED.state,
-                         tx_count = EXCLUDED.tx_count, post_root = EXCLUDED.post_root,
-                         closed_at = EXCLUDED.closed_at
-                     WHERE batches.state = 'open' AND batches.inbox_start = EXCLUDED.inbox_start
-                       AND batches.inbox_end <= EXCLUDED.inbox_end
-             ),
-             txs AS (
-                 INSERT INTO transactions (seq, hash, batch_idx, record, sender)
-                 SELECT * FROM UNNEST($6::bigint[], $7::bytea[], $8::bigint[], $9::bytea[], $10::bytea[])
-                 ON CONFLICT (seq) DO NOTHING
-             ),
-             closed AS (
-                 UPDATE batches b SET state = 'closed', tx_count = c.tx_count, post_root = c.post_root, closed_at = now()
-                 FROM UNNEST($11::bigint[], $12::integer[], $13::bytea[]) AS c (idx, tx_count, post_root)
-                 WHERE b.idx = c.idx AND b.state = 'open'
-             )
-             SELECT 1",
-        )
-        .bind(&o_idx)
-        .bind(&o_start)
-        .bind(&o_end)
-        .bind(&o_count)
-        .bind(&o_root)
-        .bind(&seqs)
-        .bind(&hashes)
-        .bind(&batches)
-        .bind(&records)
-        .bind(&senders)
-        .bind(&c_idx)
-        .bind(&c_count)
-        .bind(&c_root)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut db = self.pool.acquire().await?;
+        write_group(&mut db, group).await
     }
 
     /// Record inbox entries read from L1; entries already stored are left as they are.
@@ -381,44 +318,8 @@ impl Ledger {
         &self,
         entries: &[StoredInboxEntry],
     ) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let n = entries.len();
-        let mut idx = Vec::with_capacity(n);
-        let mut kind = Vec::with_capacity(n);
-        let mut sender = Vec::with_capacity(n);
-        let mut recipient = Vec::with_capacity(n);
-        let mut token = Vec::with_capacity(n);
-        let mut amount = Vec::with_capacity(n);
-        let mut block = Vec::with_capacity(n);
-        let mut time = Vec::with_capacity(n);
-        for e in entries {
-            idx.push(i64_of(e.index, "inbox_entries")?);
-            kind.push(e.entry.kind as i16);
-            sender.push(e.entry.sender.to_vec());
-            recipient.push(e.entry.recipient.to_vec());
-            token.push(e.entry.token.to_vec());
-            amount.push(e.entry.amount.to_be_bytes().to_vec());
-            block.push(i64_of(e.l1_block, "inbox_entries")?);
-            time.push(i64_of(e.l1_timestamp, "inbox_entries")?);
-        }
-        sqlx::query(
-            "INSERT INTO inbox_entries (idx, kind, sender, recipient, token, amount, l1_block, l1_timestamp)
-             SELECT * FROM UNNEST($1::bigint[], $2::smallint[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[], $8::bigint[])
-             ON CONFLICT (idx) DO NOTHING",
-        )
-        .bind(&idx)
-        .bind(&kind)
-        .bind(&sender)
-        .bind(&recipient)
-        .bind(&token)
-        .bind(&amount)
-        .bind(&block)
-        .bind(&time)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut db = self.pool.acquire().await?;
+        write_inbox_entries(&mut db, entries).await
     }
 
     /// Seconds since the oldest batch at or after `from` that is closed but not posted closed.
@@ -594,57 +495,9 @@ impl Ledger {
         batch: &StoredBatch,
         transactions: &[StoredTransaction],
     ) -> Result<(), StoreError> {
-        let index = i64_of(batch.index, "batches")?;
         let mut db = self.pool.begin().await?;
-        sqlx::query("DELETE FROM transactions WHERE batch_idx >= $1")
-            .bind(index)
-            .execute(&mut *db)
-            .await?;
-        sqlx::query("DELETE FROM batches WHERE idx >= $1").bind(index).execute(&mut *db).await?;
-        sqlx::query(
-            "INSERT INTO batches (idx, inbox_start, inbox_end, state, tx_count, post_root, l1_tx, l1_block, closed_at, posted_at, finalized_at)
-             VALUES ($1, $2, $3, $4::text, $5, $6, $7, $8, now(), now(), CASE WHEN $4::text = 'final' THEN now() END)",
-        )
-        .bind(index)
-        .bind(i64_of(batch.inbox_start, "batches")?)
-        .bind(i64_of(batch.inbox_end, "batches")?)
-        .bind(batch.state.as_str())
-        .bind(batch.tx_count.map(|c| i32::try_from(c).unwrap_or(i32::MAX)))
-        .bind(batch.post_root.map(|r| r.to_vec()))
-        .bind(batch.l1_tx.map(|t| t.to_vec()))
-        .bind(batch.l1_block.map(|b| i64_of(b, "batches")).transpose()?)
-        .execute(&mut *db)
-        .await?;
-        if !transactions.is_empty() {
-            let n = transactions.len();
-            let (mut seqs, mut hashes, mut batches, mut records, mut senders) = (
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-            );
-            for t in transactions {
-                seqs.push(i64_of(t.seq, "transactions")?);
-                hashes.push(t.record.hash().to_vec());
-                batches.push(i64_of(t.batch, "transactions")?);
-                records.push(t.record.0.to_vec());
-                senders.push(t.sender.to_vec());
-            }
-            // No conflict target: a repeated record (same hash) is skipped, not an error.
-            sqlx::query(
-                "INSERT INTO transactions (seq, hash, batch_idx, record, sender)
-                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[], $4::bytea[], $5::bytea[])
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&seqs)
-            .bind(&hashes)
-            .bind(&batches)
-            .bind(&records)
-            .bind(&senders)
-            .execute(&mut *db)
-            .await?;
-        }
+        delete_batches_from(&mut db, batch.index).await?;
+        write_posted_batch(&mut db, batch, transactions).await?;
         db.commit().await?;
         Ok(())
     }
@@ -652,18 +505,77 @@ impl Ledger {
     /// Delete batch `index` and every later one, with their transactions (L1 removed them after
     /// a lost game); returns how many batches were deleted.
     pub async fn remove_batches_from(&self, index: u64) -> Result<u64, StoreError> {
-        let index = i64_of(index, "batches")?;
         let mut db = self.pool.begin().await?;
-        sqlx::query("DELETE FROM transactions WHERE batch_idx >= $1")
-            .bind(index)
-            .execute(&mut *db)
-            .await?;
-        let done = sqlx::query("DELETE FROM batches WHERE idx >= $1")
-            .bind(index)
-            .execute(&mut *db)
-            .await?;
+        let deleted = delete_batches_from(&mut db, index).await?;
         db.commit().await?;
-        Ok(done.rows_affected())
+        Ok(deleted)
+    }
+
+    /// Follow L1's history: delete every batch from `r.from_index` on, store the batches L1
+    /// holds there and the displaced transactions sequenced again after them, and keep the
+    /// displaced transactions that no longer apply as removed. One database transaction, so a
+    /// crash leaves either the old ledger or the realigned one.
+    pub async fn realign(&self, r: &Realignment) -> Result<(), StoreError> {
+        let mut db = self.pool.begin().await?;
+        write_inbox_entries(&mut db, &r.inbox).await?;
+        delete_batches_from(&mut db, r.from_index).await?;
+        for (batch, transactions) in &r.adopted {
+            write_posted_batch(&mut db, batch, transactions).await?;
+        }
+        write_group(&mut db, &r.resequenced).await?;
+        // Accepted again (on L1, or sequenced again): no longer removed.
+        let kept: Vec<Vec<u8>> = r
+            .adopted
+            .iter()
+            .flat_map(|(_, txs)| txs)
+            .chain(&r.resequenced.transactions)
+            .map(|t| t.record.hash().to_vec())
+            .collect();
+        sqlx::query("DELETE FROM removed_transactions WHERE hash = ANY($1::bytea[])")
+            .bind(&kept)
+            .execute(&mut *db)
+            .await?;
+        for t in &r.removed {
+            sqlx::query(
+                "INSERT INTO removed_transactions (hash, record, sender, previous_seq, code, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (hash) DO UPDATE SET previous_seq = EXCLUDED.previous_seq,
+                     code = EXCLUDED.code, reason = EXCLUDED.reason, removed_at = now()",
+            )
+            .bind(t.record.hash().as_slice())
+            .bind(t.record.0.as_slice())
+            .bind(t.sender.as_slice())
+            .bind(i64_of(t.previous_seq, "removed_transactions")?)
+            .bind(&t.code)
+            .bind(&t.reason)
+            .execute(&mut *db)
+            .await?;
+        }
+        db.commit().await?;
+        Ok(())
+    }
+
+    /// A transaction removed by a realignment with L1, by hash.
+    pub async fn removed_transaction(
+        &self,
+        hash: &B256,
+    ) -> Result<Option<RemovedTransaction>, StoreError> {
+        let row = sqlx::query(
+            "SELECT record, sender, previous_seq, code, reason FROM removed_transactions WHERE hash = $1",
+        )
+        .bind(hash.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(RemovedTransaction {
+                record: record_of(r.try_get::<&[u8], _>("record")?)?,
+                sender: address_of(r.try_get::<&[u8], _>("sender")?, "removed_transactions")?,
+                previous_seq: u64_of(r.try_get("previous_seq")?, "removed_transactions")?,
+                code: r.try_get("code")?,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .transpose()
     }
 
     /// Every stored inbox entry from index `from` on, in order.
@@ -679,6 +591,221 @@ impl Ledger {
         .map(inbox_of_row)
         .collect()
     }
+}
+
+/// Insert inbox entries on `db`; entries already stored are left as they are.
+async fn write_inbox_entries(
+    db: &mut sqlx::PgConnection,
+    entries: &[StoredInboxEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let n = entries.len();
+    let mut idx = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut sender = Vec::with_capacity(n);
+    let mut recipient = Vec::with_capacity(n);
+    let mut token = Vec::with_capacity(n);
+    let mut amount = Vec::with_capacity(n);
+    let mut block = Vec::with_capacity(n);
+    let mut time = Vec::with_capacity(n);
+    for e in entries {
+        idx.push(i64_of(e.index, "inbox_entries")?);
+        kind.push(e.entry.kind as i16);
+        sender.push(e.entry.sender.to_vec());
+        recipient.push(e.entry.recipient.to_vec());
+        token.push(e.entry.token.to_vec());
+        amount.push(e.entry.amount.to_be_bytes().to_vec());
+        block.push(i64_of(e.l1_block, "inbox_entries")?);
+        time.push(i64_of(e.l1_timestamp, "inbox_entries")?);
+    }
+    sqlx::query(
+        "INSERT INTO inbox_entries (idx, kind, sender, recipient, token, amount, l1_block, l1_timestamp)
+         SELECT * FROM UNNEST($1::bigint[], $2::smallint[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[], $8::bigint[])
+         ON CONFLICT (idx) DO NOTHING",
+    )
+    .bind(&idx)
+    .bind(&kind)
+    .bind(&sender)
+    .bind(&recipient)
+    .bind(&token)
+    .bind(&amount)
+    .bind(&block)
+    .bind(&time)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+/// Delete batch `index` and every later one with their transactions, on `db`; returns how many
+/// batches were deleted.
+async fn delete_batches_from(db: &mut sqlx::PgConnection, index: u64) -> Result<u64, StoreError> {
+    let index = i64_of(index, "batches")?;
+    sqlx::query("DELETE FROM transactions WHERE batch_idx >= $1")
+        .bind(index)
+        .execute(&mut *db)
+        .await?;
+    let done =
+        sqlx::query("DELETE FROM batches WHERE idx >= $1").bind(index).execute(&mut *db).await?;
+    Ok(done.rows_affected())
+}
+
+/// Insert batch `batch` as read from L1 (posted or final) with its transactions, on `db`; later
+/// batches must be deleted first. A repeated record (same hash) is skipped.
+async fn write_posted_batch(
+    db: &mut sqlx::PgConnection,
+    batch: &StoredBatch,
+    transactions: &[StoredTransaction],
+) -> Result<(), StoreError> {
+    let index = i64_of(batch.index, "batches")?;
+    sqlx::query(
+        "INSERT INTO batches (idx, inbox_start, inbox_end, state, tx_count, post_root, l1_tx, l1_block, closed_at, posted_at, finalized_at)
+         VALUES ($1, $2, $3, $4::text, $5, $6, $7, $8, now(), now(), CASE WHEN $4::text = 'final' THEN now() END)",
+    )
+    .bind(index)
+    .bind(i64_of(batch.inbox_start, "batches")?)
+    .bind(i64_of(batch.inbox_end, "batches")?)
+    .bind(batch.state.as_str())
+    .bind(batch.tx_count.map(|c| i32::try_from(c).unwrap_or(i32::MAX)))
+    .bind(batch.post_root.map(|r| r.to_vec()))
+    .bind(batch.l1_tx.map(|t| t.to_vec()))
+    .bind(batch.l1_block.map(|b| i64_of(b, "batches")).transpose()?)
+    .execute(&mut *db)
+    .await?;
+    if !transactions.is_empty() {
+        let n = transactions.len();
+        let (mut seqs, mut hashes, mut batches, mut records, mut senders) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for t in transactions {
+            seqs.push(i64_of(t.seq, "transactions")?);
+            hashes.push(t.record.hash().to_vec());
+            batches.push(i64_of(t.batch, "transactions")?);
+            records.push(t.record.0.to_vec());
+            senders.push(t.sender.to_vec());
+        }
+        // No conflict target: a repeated record (same hash) is skipped, not an error.
+        sqlx::query(
+            "INSERT INTO transactions (seq, hash, batch_idx, record, sender)
+             SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[], $4::bytea[], $5::bytea[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&seqs)
+        .bind(&hashes)
+        .bind(&batches)
+        .bind(&records)
+        .bind(&senders)
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Write one group commit's batch changes and transactions on `db` (see [`Ledger::commit`]).
+async fn write_group(db: &mut sqlx::PgConnection, group: &CommitGroup) -> Result<(), StoreError> {
+    // Batches opened in this group: (index, inbox start, inbox end, and the close if the
+    // group closes them too).
+    type Opened = (u64, u64, u64, Option<(u32, B256)>);
+    let mut opened: Vec<Opened> = Vec::new();
+    let mut closes: Vec<(u64, u32, B256)> = Vec::new();
+    for change in &group.batch_changes {
+        match *change {
+            // An open batch that took more inbox entries before its first transaction is
+            // opened again with the longer range: one row, the last range.
+            BatchChange::Open { index, inbox_start, inbox_end } => {
+                match opened.iter_mut().find(|o| o.0 == index) {
+                    Some(o) => o.2 = inbox_end,
+                    None => opened.push((index, inbox_start, inbox_end, None)),
+                }
+            }
+            BatchChange::Close { index, tx_count, post_root } => {
+                match opened.iter_mut().find(|o| o.0 == index) {
+                    Some(o) => o.3 = Some((tx_count, post_root)),
+                    None => closes.push((index, tx_count, post_root)),
+                }
+            }
+        }
+    }
+    let count = |c: u32| i32::try_from(c).unwrap_or(i32::MAX);
+    let (mut o_idx, mut o_start, mut o_end, mut o_count, mut o_root) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (index, start, end, close) in &opened {
+        o_idx.push(i64_of(*index, "batches")?);
+        o_start.push(i64_of(*start, "batches")?);
+        o_end.push(i64_of(*end, "batches")?);
+        o_count.push(close.map(|(c, _)| count(c)));
+        o_root.push(close.map(|(_, r)| r.to_vec()));
+    }
+    let (mut c_idx, mut c_count, mut c_root) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, tx_count, root) in &closes {
+        c_idx.push(i64_of(*index, "batches")?);
+        c_count.push(count(*tx_count));
+        c_root.push(root.to_vec());
+    }
+    let n = group.transactions.len();
+    let (mut seqs, mut hashes, mut batches, mut records, mut senders) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for t in &group.transactions {
+        seqs.push(i64_of(t.seq, "transactions")?);
+        hashes.push(t.record.hash().to_vec());
+        batches.push(i64_of(t.batch, "transactions")?);
+        records.push(t.record.0.to_vec());
+        senders.push(t.sender.to_vec());
+    }
+    sqlx::query(
+        "WITH opened AS (
+             INSERT INTO batches (idx, inbox_start, inbox_end, state, tx_count, post_root, closed_at)
+             SELECT o.idx, o.inbox_start, o.inbox_end,
+                    CASE WHEN o.post_root IS NULL THEN 'open' ELSE 'closed' END,
+                    o.tx_count, o.post_root,
+                    CASE WHEN o.post_root IS NULL THEN NULL ELSE now() END
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::bytea[])
+                  AS o (idx, inbox_start, inbox_end, tx_count, post_root)
+             ON CONFLICT (idx) DO UPDATE
+                 SET inbox_end = EXCLUDED.inbox_end, state = EXCLUDED.state,
+                     tx_count = EXCLUDED.tx_count, post_root = EXCLUDED.post_root,
+                     closed_at = EXCLUDED.closed_at
+                 WHERE batches.state = 'open' AND batches.inbox_start = EXCLUDED.inbox_start
+                   AND batches.inbox_end <= EXCLUDED.inbox_end
+         ),
+         txs AS (
+             INSERT INTO transactions (seq, hash, batch_idx, record, sender)
+             SELECT * FROM UNNEST($6::bigint[], $7::bytea[], $8::bigint[], $9::bytea[], $10::bytea[])
+             ON CONFLICT (seq) DO NOTHING
+         ),
+         closed AS (
+             UPDATE batches b SET state = 'closed', tx_count = c.tx_count, post_root = c.post_root, closed_at = now()
+             FROM UNNEST($11::bigint[], $12::integer[], $13::bytea[]) AS c (idx, tx_count, post_root)
+             WHERE b.idx = c.idx AND b.state = 'open'
+         )
+         SELECT 1",
+    )
+    .bind(&o_idx)
+    .bind(&o_start)
+    .bind(&o_end)
+    .bind(&o_count)
+    .bind(&o_root)
+    .bind(&seqs)
+    .bind(&hashes)
+    .bind(&batches)
+    .bind(&records)
+    .bind(&senders)
+    .bind(&c_idx)
+    .bind(&c_count)
+    .bind(&c_root)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
 }
 
 fn check_contiguous(

@@ -6,8 +6,8 @@ pub mod ledger;
 
 pub use cluster::PgCluster;
 pub use ledger::{
-    BatchChange, BatchState, CommitGroup, Ledger, LedgerContents, StoreError, StoredBatch,
-    StoredInboxEntry, StoredTransaction,
+    BatchChange, BatchState, CommitGroup, Ledger, LedgerContents, Realignment, RemovedTransaction,
+    StoreError, StoredBatch, StoredInboxEntry, StoredTransaction,
 };
 
 /// The Postgres URL a service uses: `database_url` when given, else a database named `database`

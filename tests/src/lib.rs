@@ -196,6 +196,17 @@ impl System {
     /// injection if `fault` is given, batches closed at `max_txs` transactions or after
     /// `max_age_ms`; waits until it is ready.
     pub async fn sequencer(&self, fault: Option<&str>, max_txs: u64, max_age_ms: u64) -> Service {
+        self.sequencer_with(fault, max_txs, max_age_ms, &[]).await
+    }
+
+    /// [`System::sequencer`] with more settings (`KEEL_*` variables).
+    pub async fn sequencer_with(
+        &self,
+        fault: Option<&str>,
+        max_txs: u64,
+        max_age_ms: u64,
+        settings: &[(&str, &str)],
+    ) -> Service {
         let mut envs = vec![
             ("DATABASE_URL", self.database("sequencer").await),
             ("KEEL_SEQUENCER_KEY", hex_key(&self.signer(SEQUENCER))),
@@ -206,6 +217,7 @@ impl System {
             envs.push(("KEEL_FAULT", f.to_owned()));
             envs.push(("KEEL_ALLOW_FAULT_INJECTION", "yes-break-my-chain".to_owned()));
         }
+        envs.extend(settings.iter().map(|&(k, v)| (k, v.to_owned())));
         let service = self.command("keel-sequencer", "sequencer", free_port(), &envs);
         self.until("the sequencer is ready", 60, || async {
             let r = self.http.get(format!("{}/readyz", service.url)).send().await.ok()?;
@@ -347,6 +359,17 @@ impl System {
             let v = self.get(format!("{}/v1/status", verifier.url)).await?;
             let agreed = v["batches"]["agreedUpTo"].as_u64()?;
             (count >= min && agreed + 1 == count && v["firstMismatch"].is_null()).then_some(())
+        })
+        .await;
+    }
+
+    /// Wait until every batch the sequencer at `seq` has is closed and on L1 (nothing
+    /// acknowledged waits for a posting).
+    pub async fn until_all_posted(&self, seq: &Service) {
+        self.until("every batch of the sequencer is on L1", 90, || async {
+            let v = self.get(format!("{}/v1/batches", seq.url)).await?;
+            let batches = v["batches"].as_array()?;
+            batches.iter().all(|b| b["state"] == "posted" || b["state"] == "final").then_some(())
         })
         .await;
     }

@@ -48,3 +48,69 @@ async fn a_forced_withdrawal_is_paid_after_the_sequencer_disappears() {
     assert!(gained + gas_allowance > U256::from(amount) && gained <= U256::from(amount));
     assert!(sys.finalize_withdrawal(&verifier, user, 0).await.is_err(), "never twice");
 }
+
+/// The sequencer comes back after the escape hatch: it restarts on its old ledger while L1
+/// holds the fallback proposer's batch in the place of its own unposted one. It takes L1's
+/// batch, sequences the transfer that still applies on top of it again, reports the one the
+/// forced withdrawal made invalid as removed, and goes on posting batches the verifier agrees
+/// with.
+#[tokio::test]
+async fn the_sequencer_follows_the_fallback_batch_when_it_comes_back() {
+    let sys = System::start().await;
+    let mut seq = sys.sequencer(None, 800, 1_000).await;
+    let verifier =
+        sys.verifier_with("verifier", VERIFIER, &[("KEEL_FALLBACK_PROPOSER", "true")]).await;
+    let (alice, bob) = (1, 2);
+    sys.deposit_and_wait(&seq, alice, ETH).await;
+    sys.deposit_and_wait(&seq, bob, ETH).await;
+    sys.until_all_posted(&seq).await;
+    sys.until_verifier_agrees(&verifier, 1).await;
+    let l1 = sys.l1(SEQUENCER);
+    let posted = l1.batch_count().await.expect("rpc");
+
+    // The sequencer acknowledges two transfers but cannot post them (its L1 budget is spent),
+    // then disappears.
+    seq.kill();
+    let mut seq = sys
+        .sequencer_with(None, 800, 1_000, &[("KEEL_L1_BUDGET_ETH_PER_HOUR", "0.000000000001")])
+        .await;
+    let to = Address::repeat_byte(0x10);
+    let kept = sys.submit(&seq, alice, transfer(to, 1_000, 0)).await;
+    let dropped = sys.submit(&seq, bob, transfer(to, 9 * ETH / 10, 0)).await;
+    seq.kill();
+    assert_eq!(l1.batch_count().await.expect("rpc"), posted, "the starved sequencer posted");
+
+    // Bob takes half an ETH out on L1; after the inactivity period the fallback proposer posts
+    // a batch that pays it, at the index of the sequencer's unposted batch.
+    sys.l1(bob).force_withdraw(Address::ZERO, ETH / 2).await.expect("forced withdrawal");
+    sys.skip_time(sys.params.sequencer_inactivity_period_secs + 1).await;
+    sys.until_batches(posted + 1).await;
+    assert_eq!(l1.batch(posted).await.expect("batch").poster, sys.address(VERIFIER));
+    sys.until_verifier_agrees(&verifier, posted + 1).await;
+
+    // The sequencer comes back on its old ledger and follows L1.
+    let seq = sys.sequencer(None, 800, 1_000).await;
+    let lookup = |v: &serde_json::Value| {
+        format!("{}/v1/transactions/{}", seq.url, v["hash"].as_str().expect("hash"))
+    };
+    let again = sys
+        .until("Alice's transfer is posted again after the fallback batch", 90, || async {
+            let v = sys.get(lookup(&kept)).await?;
+            (v["status"] == "posted" && v["batch"].as_u64()? > posted).then_some(v)
+        })
+        .await;
+    assert_eq!(again["seq"], kept["seq"], "the same place in the order (Bob's came after it)");
+    let removed = sys.get(lookup(&dropped)).await.expect("lookup");
+    assert_eq!(removed["status"], "removed", "{removed}");
+    assert_eq!(removed["code"], "insufficient_balance", "{removed}");
+    assert_eq!(removed["previousSeq"], dropped["seq"]);
+
+    // L2 balances are L1's history plus Alice's transfer; the verifier agrees with all of it.
+    let bob_balance = sys.l2_balance(&seq, sys.address(bob), Address::ZERO).await;
+    assert_eq!(bob_balance, U256::from(ETH / 2), "Bob: the deposit less the forced withdrawal");
+    let alice_balance = sys.l2_balance(&seq, sys.address(alice), Address::ZERO).await;
+    assert_eq!(alice_balance, U256::from(ETH - 1_001), "Alice: less the transfer and its fee");
+    let batch = l1.batch(again["batch"].as_u64().expect("batch")).await.expect("batch");
+    assert_eq!(batch.poster, sys.address(SEQUENCER));
+    sys.until_verifier_agrees(&verifier, posted + 2).await;
+}
