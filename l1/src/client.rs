@@ -255,6 +255,13 @@ enum Wait {
     Dropped,
     /// Still pending after the replacement time.
     Pending,
+    /// The account's mined count fell below the nonce (L1 forgot earlier transactions of this
+    /// account: a reorg or a restart), so nothing at the nonce can be mined before the gap is
+    /// filled.
+    Gap {
+        /// The account's mined transaction count.
+        count: u64,
+    },
 }
 
 /// Connect an HTTP provider that signs with `signer`.
@@ -472,13 +479,27 @@ impl L1Client {
     ) -> Result<Wait, L1Error> {
         let started = std::time::Instant::now();
         let mut unknown_since: Option<std::time::Instant> = None;
+        let mut below_since: Option<std::time::Instant> = None;
         loop {
             for hash in sent {
                 if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
                     return Ok(Wait::Mined(Box::new(receipt)));
                 }
             }
-            if self.provider.get_transaction_count(self.account).latest().await? > nonce {
+            let count = self.provider.get_transaction_count(self.account).latest().await?;
+            // Below the nonce: an L1 that forgot our earlier transactions keeps this one
+            // pending forever (it was stuck until the receipt timeout). Read again for
+            // [`NONCE_CATCH_UP`] first, as a node's count can lag.
+            if count < nonce {
+                if below_since.get_or_insert_with(std::time::Instant::now).elapsed()
+                    >= NONCE_CATCH_UP
+                {
+                    return Ok(Wait::Gap { count });
+                }
+            } else {
+                below_since = None;
+            }
+            if count > nonce {
                 // Mined between the two reads, or taken by another transaction. A node can count
                 // a mined transaction a moment before it serves its receipt (anvil does, under
                 // load), so ours gets [`NONCE_CATCH_UP`] to show up before the nonce counts as
@@ -665,6 +686,11 @@ impl L1Client {
                     return Ok((to_u64(appended.index, "batch index")?, *receipt));
                 }
                 Wait::NonceTaken => return Err(L1Error::NonceTaken { nonce }),
+                Wait::Gap { count } => {
+                    // The floor described what L1 forgot; the next posting starts at `count`.
+                    self.mined_nonce_floor.store(count, std::sync::atomic::Ordering::Release);
+                    return Err(L1Error::NonceAhead { nonce, count });
+                }
                 Wait::Dropped => {
                     tracing::warn!(nonce, "posting dropped by the node; sending it again");
                     sent.clear();
@@ -853,6 +879,12 @@ impl L1Client {
     /// The number of inbox entries.
     pub async fn inbox_length(&self) -> Result<u64, L1Error> {
         to_u64(self.bridge.inboxLength().call().await?, "inbox length")
+    }
+
+    /// The hash L1 stores for inbox entry `index` ([`InboxEntry::hash`]); reverts if there is
+    /// none (check [`L1Client::inbox_length`] first).
+    pub async fn inbox_entry_hash(&self, index: u64) -> Result<B256, L1Error> {
+        Ok(self.bridge.entryHash(U256::from(index)).call().await?)
     }
 
     /// The L1 timestamp at which inbox entry `index` was appended.

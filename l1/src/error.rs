@@ -33,6 +33,16 @@ pub enum L1Error {
         /// The nonce.
         nonce: u64,
     },
+    /// The account's mined transaction count fell below the nonce a posting was sent with: L1
+    /// forgot earlier transactions of this account (a reorg or a restart). Read L1 again and
+    /// post with a fresh nonce.
+    #[error("L1 forgot earlier transactions of this account: nonce {nonce} sent, but only {count} are mined")]
+    NonceAhead {
+        /// The nonce sent with.
+        nonce: u64,
+        /// The account's mined transaction count.
+        count: u64,
+    },
     /// Sending would take this hour's gas spend over the fee policy's budget.
     #[error(
         "L1 gas budget exhausted: {spent_wei} wei spent in the last hour, the next transaction \

@@ -14,6 +14,7 @@ use crate::{chain::Chain, metrics::Metrics};
 const MAX_RANGE: u64 = 2_000;
 
 /// Watch the inbox until `shutdown` fires.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     l1: L1Client,
     ledger: Ledger,
@@ -21,6 +22,7 @@ pub async fn run(
     metrics: Metrics,
     confirmations: u64,
     poll: Duration,
+    realignment: crate::poster::Realignment,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     // Resume at the block of the newest stored entry: entries are appended in block order, so
@@ -30,6 +32,11 @@ pub async fn run(
     let mut next_block = chain.read().last_inbox_block().map_or(start, |b| b.max(start));
     tracing::info!(from_block = next_block, "inbox watcher starting");
     loop {
+        match still_on_l1(&l1, &chain).await {
+            Ok(true) => {}
+            Ok(false) => realignment.ask("L1 no longer has the newest stored inbox entry"),
+            Err(e) => tracing::warn!(error = %e, "inbox watcher could not check L1; retrying"),
+        }
         match step(&l1, &ledger, &chain, &metrics, confirmations, next_block).await {
             Ok(n) => next_block = n,
             Err(e) => tracing::warn!(error = %e, "inbox watcher round failed; retrying"),
@@ -39,6 +46,18 @@ pub async fn run(
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Whether L1 still holds the newest stored inbox entry as stored. A reorg deeper than the
+/// confirmations replaces a suffix of L1's blocks, so a replaced entry shows here; the node then
+/// realigns the ledger with L1 ([`crate::realign`]).
+async fn still_on_l1(l1: &L1Client, chain: &RwLock<Chain>) -> Result<bool, keel_l1::L1Error> {
+    let newest = {
+        let c = chain.read();
+        c.known_inbox().checked_sub(1).map(|i| (i, c.inbox_entries(i, i + 1)[0].hash()))
+    };
+    let Some((index, hash)) = newest else { return Ok(true) };
+    Ok(index < l1.inbox_length().await? && l1.inbox_entry_hash(index).await? == hash)
 }
 
 async fn step(

@@ -175,7 +175,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
     let posting = poster::PostingHealth::default();
     let (realign_request, realign_requested) = watch::channel(false);
     let realignment = poster::Realignment {
-        request: realign_request,
+        request: Arc::new(realign_request),
         waiting_for_removal: realigned.waiting_for_removal,
     };
     let tasks = vec![
@@ -186,7 +186,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
             faults.clone(),
             chain.clone(),
             posting.clone(),
-            realignment,
+            realignment.clone(),
             shutdown_rx.clone(),
         )),
         tokio::spawn(inbox::run(
@@ -196,6 +196,7 @@ pub async fn start(cfg: SequencerConfig) -> anyhow::Result<RunningSequencer> {
             metrics.clone(),
             cfg.confirmations,
             cfg.l1_poll,
+            realignment,
             shutdown_rx.clone(),
         )),
         tokio::spawn(defender::run(

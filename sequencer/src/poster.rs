@@ -100,23 +100,31 @@ impl PostingHealth {
 /// its removal (a wrong root a game will remove; realigning again would change nothing).
 #[derive(Clone, Debug)]
 pub struct Realignment {
-    /// Set to true to ask for a realignment.
-    pub request: tokio::sync::watch::Sender<bool>,
+    /// Set to true to ask for a realignment (shared by the poster and the inbox watcher).
+    pub request: Arc<tokio::sync::watch::Sender<bool>>,
     /// The L1 batch (index, post-state root) the last realignment did not adopt.
     pub waiting_for_removal: Option<(u64, B256)>,
 }
 
 impl Realignment {
     fn consider(&self, error: &PostError) {
-        let PostError::Mismatch { index, on_l1_root, .. } = error else { return };
-        if self.waiting_for_removal == Some((*index, *on_l1_root)) {
-            return;
+        match error {
+            PostError::Mismatch { index, on_l1_root, .. }
+                if self.waiting_for_removal != Some((*index, *on_l1_root)) =>
+            {
+                self.ask(&format!("L1 holds a batch {index} the ledger does not"))
+            }
+            PostError::InboxReorged { index } => {
+                self.ask(&format!("L1 no longer has the ledger's inbox entry {index}"))
+            }
+            _ => {}
         }
+    }
+
+    /// Ask for a realignment (once).
+    pub fn ask(&self, why: &str) {
         if !*self.request.borrow() {
-            tracing::warn!(
-                batch = index,
-                "L1 holds a batch the ledger does not: asking for a realignment with L1"
-            );
+            tracing::warn!(%why, "asking for a realignment with L1");
             let _ = self.request.send(true);
         }
     }
@@ -164,6 +172,11 @@ pub async fn run(
                 continue;
             }
             Ok(false) => backoff = POLL,
+            Err(e @ PostError::InboxReorged { .. }) => {
+                tracing::error!(error = %e, "posting stopped");
+                realignment.consider(&e);
+                backoff = Duration::from_secs(5);
+            }
             Err(e @ PostError::Mismatch { .. }) => {
                 tracing::error!(error = %e, "L1 holds a batch that is not ours: posting stopped");
                 realignment.consider(&e);
@@ -193,6 +206,15 @@ pub enum PostError {
     /// A fault injection does not fit the batch (tests only).
     #[error(transparent)]
     Fault(#[from] ClaimError),
+    /// L1 no longer holds an inbox entry the next batch consumes as the ledger has it (a
+    /// reorg deeper than the confirmations).
+    #[error(
+        "L1's inbox entry {index} is not the ledger's (a reorg deeper than the confirmations)"
+    )]
+    InboxReorged {
+        /// The entry.
+        index: u64,
+    },
     /// L1 holds a batch at one of our indexes that differs from the ledger's.
     #[error("L1 batch {index} is not the ledger's batch {index}: {differences}")]
     Mismatch {
@@ -402,6 +424,22 @@ async fn post(
     let Some(info) = chain.read().batches().get(index as usize).cloned() else {
         return Ok(false);
     };
+    // The batch's last inbox entry must still be on L1 as the ledger has it: after a reorg
+    // deeper than the confirmations, a batch built on the old entries would claim a wrong root.
+    // (A reorg replaces a suffix of blocks, so a replaced entry shows at the end of the range;
+    // the inbox watcher checks the newest stored entry every round too.)
+    if let Some(last) = info.inbox_end.checked_sub(1).filter(|_| info.inbox_end > info.inbox_start)
+    {
+        let stored = chain.read().inbox_entries(last, last + 1).first().map(|e| e.hash());
+        let on_l1 = if last < l1.inbox_length().await? {
+            Some(l1.inbox_entry_hash(last).await?)
+        } else {
+            None
+        };
+        if stored != on_l1 {
+            return Err(PostError::InboxReorged { index: last });
+        }
+    }
     let mut root = info.post_root.unwrap_or_default();
     // On top of a batch a fault posted dishonestly (tests only) and L1 still holds, the tip's
     // root is the claim.

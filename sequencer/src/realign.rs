@@ -4,8 +4,11 @@
 //! the sequencer serves anything.
 //!
 //! At start the sequencer compares the ledger with L1 from the top down, batch by batch, field
-//! by field, to the newest batch both hold alike (the fork). When L1 holds other batches from
-//! there on, the ledger is realigned in one database transaction:
+//! by field, to the newest batch both hold alike (the fork), and its stored inbox entries with
+//! the hashes L1 stores for them: an entry L1 no longer has (a reorg deeper than
+//! `confirmations`) moves the fork down to the first batch that consumed it. When L1 holds
+//! other batches or other entries from there on, the ledger is realigned in one database
+//! transaction (the replaced entries are deleted and L1's are read again):
 //! - L1's batches from the fork on are executed on the state before the fork and stored as
 //!   posted (or final) — but only while re-execution gives the root L1 holds: a batch with a
 //!   wrong root is not adopted (verifiers will remove it; until then the poster refuses to build
@@ -100,19 +103,31 @@ fn ledger_header(contents: &LedgerContents, index: u64) -> Option<Header> {
 }
 
 /// The realignment of `contents` onto L1's batches `foreign` (which start at `from_index`),
-/// with `new_inbox` the inbox entries L1 has that the ledger has not stored yet (in order).
-/// Displaced transactions are sequenced again in batches of at most `max_txs`.
+/// keeping the stored inbox entries before `inbox_from`, with `new_inbox` the inbox entries L1
+/// has from there on (in order). Displaced transactions are sequenced again in batches of at
+/// most `max_txs`.
 pub fn plan(
     config: ChainConfig,
     contents: &LedgerContents,
     from_index: u64,
+    inbox_from: u64,
     foreign: &[ForeignBatch],
     new_inbox: &[StoredInboxEntry],
     max_txs: u64,
 ) -> Result<Plan, RebuildError> {
     let from = from_index as usize;
+    let kept_inbox = (inbox_from as usize).min(contents.inbox.len());
+    if contents.batches[..from.min(contents.batches.len())]
+        .last()
+        .is_some_and(|b| b.inbox_end > kept_inbox as u64)
+    {
+        return Err(RebuildError::Inconsistent(format!(
+            "batch {} consumes an inbox entry that is replaced",
+            from_index - 1
+        )));
+    }
     let mut prefix = LedgerContents {
-        inbox: contents.inbox.clone(),
+        inbox: contents.inbox[..kept_inbox].to_vec(),
         batches: contents.batches[..from.min(contents.batches.len())].to_vec(),
         transactions: contents
             .transactions
@@ -198,6 +213,7 @@ pub fn plan(
     Ok(Plan {
         realignment: Realignment {
             from_index,
+            inbox_from: kept_inbox as u64,
             inbox,
             adopted,
             resequenced: CommitGroup { batch_changes: chain.take_batch_changes(), transactions },
@@ -240,7 +256,22 @@ pub async fn with_l1(
 ) -> Result<Realigned, RealignError> {
     let on_l1 = l1.batch_count().await?;
     let closed = contents.batches.iter().take_while(|b| b.post_root.is_some()).count() as u64;
-    let mut fork = on_l1.min(closed);
+    let stored_inbox = contents.inbox.len() as u64;
+    let inbox_fork = inbox_fork(l1, &contents).await?;
+    if inbox_fork < stored_inbox {
+        tracing::warn!(
+            from = inbox_fork,
+            stored = stored_inbox,
+            "L1 no longer has stored inbox entries (a reorg deeper than the confirmations)"
+        );
+    }
+    // No batch before the fork may consume a replaced entry.
+    let first_consuming = contents
+        .batches
+        .iter()
+        .position(|b| b.inbox_end > inbox_fork)
+        .map_or(u64::MAX, |i| i as u64);
+    let mut fork = on_l1.min(closed).min(first_consuming);
     while fork > 0 {
         let i = fork - 1;
         if Some(Header::of(&l1.batch(i).await?)) == ledger_header(&contents, i) {
@@ -267,7 +298,7 @@ pub async fn with_l1(
                 .into(),
         ));
     }
-    if fork == on_l1 {
+    if fork == on_l1 && inbox_fork == stored_inbox {
         return Ok(Realigned { contents, waiting_for_removal: None });
     }
     tracing::warn!(
@@ -276,12 +307,12 @@ pub async fn with_l1(
         ledger = closed,
         "L1 holds batches the sequencer did not post: realigning the ledger with L1"
     );
-    let (foreign, new_inbox) = read_from_l1(l1, &contents, fork, on_l1).await?;
+    let (foreign, new_inbox) = read_from_l1(l1, &contents, fork, on_l1, inbox_fork).await?;
     let config = l1.deployment().chain_config();
     let plan = {
         let contents = contents.clone();
         tokio::task::spawn_blocking(move || {
-            plan(config, &contents, fork, &foreign, &new_inbox, max_txs)
+            plan(config, &contents, fork, inbox_fork, &foreign, &new_inbox, max_txs)
         })
         .await
         .map_err(|e| RealignError::Refused(format!("the realignment task failed: {e}")))??
@@ -314,13 +345,35 @@ pub async fn with_l1(
     Ok(Realigned { contents: ledger.load().await?, waiting_for_removal })
 }
 
-/// L1's batches `fork..on_l1` with their records, and the inbox entries L1 has that the ledger
-/// has not stored.
+/// The first stored inbox entry that L1 no longer holds as stored (with every later one), or
+/// the stored count. Entries consumed by final batches are not checked: L1 cannot change them.
+async fn inbox_fork(l1: &L1Client, contents: &LedgerContents) -> Result<u64, L1Error> {
+    let settled = contents
+        .batches
+        .iter()
+        .rev()
+        .find(|b| b.state == BatchState::Final)
+        .map_or(0, |b| b.inbox_end);
+    let on_l1 = l1.inbox_length().await?;
+    let mut fork = contents.inbox.len() as u64;
+    while fork > settled {
+        let e = &contents.inbox[(fork - 1) as usize];
+        if e.index < on_l1 && l1.inbox_entry_hash(e.index).await? == e.entry.hash() {
+            break;
+        }
+        fork -= 1;
+    }
+    Ok(fork)
+}
+
+/// L1's batches `fork..on_l1` with their records, and the inbox entries L1 has from index
+/// `inbox_fork` on.
 async fn read_from_l1(
     l1: &L1Client,
     contents: &LedgerContents,
     fork: u64,
     on_l1: u64,
+    inbox_fork: u64,
 ) -> Result<(Vec<ForeignBatch>, Vec<StoredInboxEntry>), RealignError> {
     // Every append at the fork or later, and every inbox entry the ledger lacks, is in a block
     // at or after both the ledger's last posting before the fork and its newest inbox entry.
@@ -331,10 +384,13 @@ async fn read_from_l1(
         .and_then(|b| b.l1_block)
         .filter(|&b| b > 0)
         .unwrap_or(start);
-    let inbox_block = contents.inbox.last().map_or(start, |e| e.l1_block);
+    let inbox_block = inbox_fork
+        .checked_sub(1)
+        .and_then(|i| contents.inbox.get(i as usize))
+        .map_or(start, |e| e.l1_block);
     let mut from = posted_block.min(inbox_block).max(start);
     let head = l1.head().await?;
-    let known_inbox = contents.inbox.len() as u64;
+    let known_inbox = inbox_fork;
     let mut current: Vec<PostedBatch> = Vec::new();
     let mut inbox = Vec::new();
     while from <= head {
@@ -538,8 +594,16 @@ mod tests {
         let all = [deposits[0], deposits[1], forced];
         let root = fallback_root(&contents, 1, &all);
 
-        let p = plan(config(), &contents, 1, &[foreign(1, (2, 3), vec![], root)], &[forced], 800)
-            .expect("plan");
+        let p = plan(
+            config(),
+            &contents,
+            1,
+            u64::MAX,
+            &[foreign(1, (2, 3), vec![], root)],
+            &[forced],
+            800,
+        )
+        .expect("plan");
         assert!(p.refused.is_none());
         let r = p.realignment;
         assert_eq!((r.from_index, r.inbox.len()), (1, 1), "the consumed entry is stored");
@@ -578,8 +642,9 @@ mod tests {
         // Another poster's batch 0 holds only Alice's first transfer.
         let theirs = ledger(&deposits, &[vec![a0]], 0);
         let root = theirs.batches[0].post_root.expect("closed");
-        let p = plan(config(), &contents, 0, &[foreign(0, (0, 1), vec![a0], root)], &[], 800)
-            .expect("plan");
+        let p =
+            plan(config(), &contents, 0, u64::MAX, &[foreign(0, (0, 1), vec![a0], root)], &[], 800)
+                .expect("plan");
         assert!(p.refused.is_none());
         let r = p.realignment;
         assert_eq!(
@@ -605,6 +670,7 @@ mod tests {
             config(),
             &contents,
             1,
+            u64::MAX,
             &[foreign(1, (1, 1), vec![], B256::repeat_byte(9))],
             &[],
             800,
@@ -631,9 +697,16 @@ mod tests {
         let a0 = transfer(&c, 1, 1_000, 0);
         let contents = ledger(&deposits, &[vec![a0]], 1);
         let stale = transfer(&c, 1, 1_000, 0); // nonce 0 again: a no-op on L1
-        let p =
-            plan(config(), &contents, 1, &[foreign(1, (1, 1), vec![stale], B256::ZERO)], &[], 800)
-                .expect("plan");
+        let p = plan(
+            config(),
+            &contents,
+            1,
+            u64::MAX,
+            &[foreign(1, (1, 1), vec![stale], B256::ZERO)],
+            &[],
+            800,
+        )
+        .expect("plan");
         assert!(matches!(p.refused, Some(AdoptError::NotApplied { index: 1, position: 0, .. })));
     }
 
@@ -647,7 +720,7 @@ mod tests {
         let contents = ledger(&deposits, &[txs], 0);
         let theirs = ledger(&deposits, &[vec![]], 0);
         let root = theirs.batches[0].post_root.expect("closed");
-        let p = plan(config(), &contents, 0, &[foreign(0, (0, 1), vec![], root)], &[], 2)
+        let p = plan(config(), &contents, 0, u64::MAX, &[foreign(0, (0, 1), vec![], root)], &[], 2)
             .expect("plan");
         let batches: Vec<_> =
             p.realignment.resequenced.transactions.iter().map(|t| t.batch).collect();
@@ -664,7 +737,7 @@ mod tests {
         let other = ChainConfig { l2_chain_id: 7, ..config() };
         let theirs = ledger(&deposits, &[vec![]], 0);
         let root = theirs.batches[0].post_root.expect("closed");
-        let e = plan(other, &contents, 0, &[foreign(0, (0, 1), vec![], root)], &[], 800)
+        let e = plan(other, &contents, 0, u64::MAX, &[foreign(0, (0, 1), vec![], root)], &[], 800)
             .expect_err("another chain");
         assert!(e.to_string().contains("another chain"), "{e}");
     }

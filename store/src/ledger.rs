@@ -188,7 +188,11 @@ pub struct RemovedTransaction {
 pub struct Realignment {
     /// The first batch index replaced: every stored batch from here on is deleted.
     pub from_index: u64,
-    /// Inbox entries the adopted batches consume that were not stored yet.
+    /// The first stored inbox entry that is replaced: L1 no longer has it (a reorg deeper
+    /// than the confirmations). Stored entries from here on are deleted before `inbox` is
+    /// stored; the stored count when none is replaced.
+    pub inbox_from: u64,
+    /// Inbox entries the adopted batches consume that are not stored (or were replaced).
     pub inbox: Vec<StoredInboxEntry>,
     /// The batches L1 holds from `from_index` on, as they are there (posted or final), with
     /// their transactions.
@@ -517,8 +521,14 @@ impl Ledger {
     /// crash leaves either the old ledger or the realigned one.
     pub async fn realign(&self, r: &Realignment) -> Result<(), StoreError> {
         let mut db = self.pool.begin().await?;
-        write_inbox_entries(&mut db, &r.inbox).await?;
+        // Batches first: they reference the entries they consume by range only, but a batch
+        // must never be left consuming an entry that is gone.
         delete_batches_from(&mut db, r.from_index).await?;
+        sqlx::query("DELETE FROM inbox_entries WHERE idx >= $1")
+            .bind(i64_of(r.inbox_from, "inbox_entries")?)
+            .execute(&mut *db)
+            .await?;
+        write_inbox_entries(&mut db, &r.inbox).await?;
         for (batch, transactions) in &r.adopted {
             write_posted_batch(&mut db, batch, transactions).await?;
         }

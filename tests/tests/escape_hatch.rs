@@ -114,3 +114,39 @@ async fn the_sequencer_follows_the_fallback_batch_when_it_comes_back() {
     assert_eq!(batch.poster, sys.address(SEQUENCER));
     sys.until_verifier_agrees(&verifier, posted + 2).await;
 }
+
+/// A running sequencer finds a batch it did not post on L1 (the fallback proposer's, posted while
+/// the sequencer did not see the inbox entry it consumes): the poster stops, the service restarts
+/// in place on a ledger realigned with L1, and is ready again with L1's batch as its own history.
+#[tokio::test]
+async fn a_running_sequencer_realigns_with_a_fallback_batch() {
+    let sys = System::start().await;
+    // With this many confirmations the sequencer never takes an inbox entry (anvil's chain is
+    // shorter), so only the fallback proposer consumes it.
+    let seq = sys.sequencer_with(None, 800, 1_000, &[("KEEL_CONFIRMATIONS", "100000")]).await;
+    let verifier =
+        sys.verifier_with("verifier", VERIFIER, &[("KEEL_FALLBACK_PROPOSER", "true")]).await;
+    sys.l1(1).force_withdraw(Address::ZERO, 1).await.expect("forced withdrawal");
+    sys.skip_time(sys.params.sequencer_inactivity_period_secs + 1).await;
+    sys.until_batches(1).await;
+    let l1 = sys.l1(SEQUENCER);
+    let fallback = l1.batch(0).await.expect("batch");
+    assert_eq!(fallback.poster, sys.address(VERIFIER));
+
+    sys.until("the sequencer holds L1's batch 0 as posted", 90, || async {
+        let v = sys.get(format!("{}/v1/batches/0", seq.url)).await?;
+        (v["state"] == "posted"
+            && v["postStateRoot"] == serde_json::json!(fallback.postStateRoot)
+            && v["inboxEnd"] == 1)
+            .then_some(())
+    })
+    .await;
+    sys.until("the sequencer is ready again", 60, || async {
+        let r = sys.http.get(format!("{}/readyz", seq.url)).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(&seq.log).expect("log");
+    assert!(log.contains("ledger realigned with L1"), "realigned in place");
+    sys.until_verifier_agrees(&verifier, 1).await;
+}
