@@ -285,7 +285,9 @@ pub async fn with_l1(
         }
         fork = i;
     }
+    // (Not when a replaced inbox entry put the fork there: that is a reorg, not a database.)
     if fork == 0
+        && first_consuming > 0
         && contents
             .batches
             .iter()
