@@ -54,7 +54,8 @@ pub async fn run(
 async fn still_on_l1(l1: &L1Client, chain: &RwLock<Chain>) -> Result<bool, keel_l1::L1Error> {
     let newest = {
         let c = chain.read();
-        c.known_inbox().checked_sub(1).map(|i| (i, c.inbox_entries(i, i + 1)[0].hash()))
+        let index = c.known_inbox().checked_sub(1);
+        index.and_then(|i| Some((i, c.inbox_entries(i, i + 1).first()?.hash())))
     };
     let Some((index, hash)) = newest else { return Ok(true) };
     Ok(index < l1.inbox_length().await? && l1.inbox_entry_hash(index).await? == hash)
