@@ -300,6 +300,9 @@ async fn submit(
     let account = ctx.get(&ctx.cli.sequencer, &format!("/v1/accounts/{me}")).await?;
     let nonce: u64 = account["nonce"].as_str().context("no nonce")?.parse()?;
     let tx = Transaction { kind, to, token, amount, fee, nonce };
+    if let Some(why) = tx.refusal() {
+        anyhow::bail!("not sent: {why}; give the recipient you mean with --to");
+    }
     let domain = Domain::new(keel_core::ChainConfig {
         l2_chain_id: chain_id,
         rollup_address: rollup,

@@ -27,6 +27,10 @@ contract Bridge is IBridge {
     uint256 public inboxLength;
     /// @inheritdoc IBridge
     mapping(address token => uint256) public outstanding;
+    /// @inheritdoc IBridge
+    mapping(address recipient => mapping(address token => uint256)) public claimable;
+    /// @inheritdoc IBridge
+    mapping(address token => uint256) public unclaimed;
     mapping(uint256 index => bytes32) private _entryHashes;
     /// @dev Four 64-bit entry timestamps per word: entry `i` is at bits `64·(i mod 4)` of word `i / 4`.
     mapping(uint256 word => uint256) private _entryTimes;
@@ -110,11 +114,34 @@ contract Bridge is IBridge {
         emit WithdrawalFinalized(index, batchIndex, recipient, token, amount);
 
         if (amount == 0) return;
+        bool paid;
         if (token == address(0)) {
-            (bool ok,) = recipient.call{value: amount}("");
+            (paid,) = recipient.call{value: amount}("");
+        } else {
+            paid = _tryCallToken(token, abi.encodeWithSelector(0xa9059cbb, recipient, amount)); // transfer
+        }
+        // A recipient that cannot take the payout now (a contract that reverts, a token that
+        // blocks it) must not make the withdrawal unpayable: the amount is held for it to claim.
+        if (!paid) {
+            claimable[recipient][token] += amount;
+            unclaimed[token] += amount;
+            emit WithdrawalHeld(index, recipient, token, amount);
+        }
+    }
+
+    /// @inheritdoc IBridge
+    function claimWithdrawals(address token, address to) external nonReentrant {
+        if (to == address(0)) revert ZeroRecipient();
+        uint256 amount = claimable[msg.sender][token];
+        if (amount == 0) revert NothingToClaim(msg.sender, token);
+        claimable[msg.sender][token] = 0;
+        unclaimed[token] -= amount;
+        emit WithdrawalsClaimed(msg.sender, token, to, amount);
+        if (token == address(0)) {
+            (bool ok,) = to.call{value: amount}("");
             if (!ok) revert TransferFailed();
         } else {
-            _callToken(token, abi.encodeWithSelector(0xa9059cbb, recipient, amount)); // transfer
+            _callToken(token, abi.encodeWithSelector(0xa9059cbb, to, amount)); // transfer
         }
     }
 
@@ -162,12 +189,14 @@ contract Bridge is IBridge {
 
     /// @dev A call that succeeds iff the token returns `true` or nothing (and has code).
     function _callToken(address token, bytes memory data) private {
+        if (!_tryCallToken(token, data)) revert TransferFailed();
+    }
+
+    /// @dev Whether the call succeeded and the token returned `true` or nothing (and has code).
+    function _tryCallToken(address token, bytes memory data) private returns (bool) {
         (bool ok, bytes memory ret) = token.call(data);
-        if (!ok) revert TransferFailed();
-        if (ret.length == 0) {
-            if (token.code.length == 0) revert TransferFailed();
-        } else if (ret.length != 32 || abi.decode(ret, (uint256)) != 1) {
-            revert TransferFailed();
-        }
+        if (!ok) return false;
+        if (ret.length == 0) return token.code.length != 0;
+        return ret.length == 32 && abi.decode(ret, (uint256)) == 1;
     }
 }

@@ -33,7 +33,10 @@ contract Rollup is IRollup {
     /// @notice Basis points in one.
     uint16 internal constant BPS = 10_000;
 
-    /// @dev A batch in storage (four slots); see `IRollup.Batch` for the fields.
+    /// @dev A batch in storage (four slots); see `IRollup.Batch` for the fields. `id` fits 48 bits
+    ///      (each id costs an append). `sequencerActiveBefore` is `lastSequencerAppend` as it was
+    ///      just before this batch was appended: removing the batch restores it, so a rejected
+    ///      batch never counts as sequencer activity for the escape hatch.
     struct StoredBatch {
         bytes32 txRoot;
         bytes32 postStateRoot;
@@ -42,6 +45,14 @@ contract Rollup is IRollup {
         uint64 inboxEnd;
         uint64 timestamp;
         address poster;
+        uint48 id;
+        uint48 sequencerActiveBefore;
+    }
+
+    /// @dev A poster's latest append: one plus its index, and its id (to tell whether it is still
+    ///      current). One slot, written by every append.
+    struct LastPosted {
+        uint64 indexPlusOne;
         uint64 id;
     }
 
@@ -92,8 +103,7 @@ contract Rollup is IRollup {
 
     /// @inheritdoc IRollup
     mapping(address staker => uint256) public stakes;
-    /// @inheritdoc IRollup
-    mapping(address poster => uint64) public lastPostedIndexPlusOne;
+    mapping(address poster => LastPosted) private _lastPosted;
     mapping(uint256 index => StoredBatch) private _batches;
 
     bool private transient _locked;
@@ -157,8 +167,8 @@ contract Rollup is IRollup {
     function unstake() external nonReentrant {
         uint256 amount = stakes[msg.sender];
         if (amount == 0) revert NoStake();
-        uint64 last = lastPostedIndexPlusOne[msg.sender];
-        if (last > finalizedCount) revert UnfinalizedBatches(last - 1);
+        uint256 pending = _pendingUntil(msg.sender);
+        if (pending > finalizedCount) revert UnfinalizedBatches(pending - 1);
         stakes[msg.sender] = 0;
         emit Unstaked(msg.sender, amount);
         _sendETH(msg.sender, amount);
@@ -189,13 +199,14 @@ contract Rollup is IRollup {
             inboxEnd: uint64(inboxEnd),
             timestamp: uint64(block.timestamp),
             poster: msg.sender,
-            id: id
+            id: uint48(id),
+            sequencerActiveBefore: uint48(lastSequencerAppend) // read before this append updates it
         });
         batchCount = uint64(index + 1);
         nextBatchId = id + 1;
         nextInboxStart = uint64(inboxEnd);
         if (msg.sender == sequencer) lastSequencerAppend = uint64(block.timestamp);
-        lastPostedIndexPlusOne[msg.sender] = uint64(index + 1);
+        _lastPosted[msg.sender] = LastPosted({indexPlusOne: uint64(index + 1), id: id});
         // forge-lint: disable-end(unsafe-typecast)
         emit BatchAppended(index, id, msg.sender, txRoot, txCount, inboxStart, inboxEnd, postStateRoot_);
     }
@@ -237,6 +248,10 @@ contract Rollup is IRollup {
         // forge-lint: disable-next-line(unsafe-typecast)
         batchCount = uint64(index); // index < batchCount, a uint64
         nextInboxStart = rewoundTo;
+        // The removed batches were no activity: the escape hatch counts from the sequencer's last
+        // append that is still on the chain (else a sequencer could hold the hatch shut by posting
+        // a fraud just before it opens, once per stake).
+        lastSequencerAppend = b.sequencerActiveBefore;
         emit BatchesRemoved(index, count, rewoundTo);
 
         uint256 slashed = stakes[poster];
@@ -291,7 +306,39 @@ contract Rollup is IRollup {
 
     /// @inheritdoc IRollup
     function canUnstake(address staker) external view returns (bool) {
-        return stakes[staker] != 0 && lastPostedIndexPlusOne[staker] <= finalizedCount;
+        return stakes[staker] != 0 && _pendingUntil(staker) <= finalizedCount;
+    }
+
+    /// @inheritdoc IRollup
+    function lastPostedIndexPlusOne(address poster) external view returns (uint64) {
+        return _lastPosted[poster].indexPlusOne;
+    }
+
+    /// @inheritdoc IRollup
+    function pendingUntil(address staker) external view returns (uint256) {
+        return _pendingUntil(staker);
+    }
+
+    /// @dev How long a prefix of the chain must be final before `staker` has nothing pending:
+    ///      one past its latest append while that batch is current; once it was removed (its own
+    ///      rejection or a cascade from an earlier one), the number of current batches appended
+    ///      before it. Ids grow with the index along the current chain (removal cuts a suffix,
+    ///      appends get fresh ids), so that prefix is found by a binary search on ids: O(log n)
+    ///      reads, and no per-poster history is kept.
+    function _pendingUntil(address staker) private view returns (uint256) {
+        LastPosted memory last = _lastPosted[staker];
+        if (last.indexPlusOne == 0) return 0;
+        uint256 index = last.indexPlusOne - 1;
+        uint256 count = batchCount;
+        if (index < count && _batches[index].id == last.id) return last.indexPlusOne;
+        uint256 lo = 0;
+        uint256 hi = index < count ? index : count;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (_batches[mid].id < last.id) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
     }
 
     /// @dev Checks who may append, that the batch is meant for the current tip (index and

@@ -461,25 +461,92 @@ contract BridgeTest is KeelTestBase {
         bridge.finalizeWithdrawal(batchIndex, 0, carol, address(0), 2 ether, Smt.proof(keys, values, 0));
     }
 
-    function test_finalizeWithdrawal_ethTransferFails_reverts() public {
+    function test_finalizeWithdrawal_ethTransferFails_succeeds() public {
+        // A recipient that reverts on ETH cannot block its withdrawal: it is spent, the amount held.
         RejectingReceiver r = new RejectingReceiver();
         depositETH(alice, alice, 1 ether);
         (uint256 batchIndex, bytes32[] memory keys, bytes32[] memory values) =
             finalBatchWithWithdrawals(0, one(address(r)), one(address(0)), oneU(1 ether));
-        vm.expectRevert(IBridge.TransferFailed.selector);
+        vm.expectEmit(address(bridge));
+        emit IBridge.WithdrawalFinalized(0, batchIndex, address(r), address(0), 1 ether);
+        vm.expectEmit(address(bridge));
+        emit IBridge.WithdrawalHeld(0, address(r), address(0), 1 ether);
         bridge.finalizeWithdrawal(batchIndex, 0, address(r), address(0), 1 ether, Smt.proof(keys, values, 0));
-        assertFalse(bridge.isWithdrawalSpent(0));
+        assertTrue(bridge.isWithdrawalSpent(0));
+        assertEq(bridge.claimable(address(r), address(0)), 1 ether);
+        assertEq(bridge.unclaimed(address(0)), 1 ether);
+        assertEq(bridge.outstanding(address(0)), 0);
+        assertEq(address(bridge).balance, 1 ether);
+        // The second try of the same withdrawal is refused: it is paid (held) once.
+        vm.expectRevert(abi.encodeWithSelector(IBridge.WithdrawalAlreadySpent.selector, 0));
+        bridge.finalizeWithdrawal(batchIndex, 0, address(r), address(0), 1 ether, Smt.proof(keys, values, 0));
     }
 
-    function test_finalizeWithdrawal_tokenTransferFails_reverts() public {
+    /// @dev Withdrawal 0 of 1 ether to a contract that refuses ETH, finalized: it is held for it.
+    function heldEthWithdrawal() internal returns (RejectingReceiver r) {
+        r = new RejectingReceiver();
+        depositETH(alice, alice, 1 ether);
+        (uint256 batchIndex, bytes32[] memory keys, bytes32[] memory values) =
+            finalBatchWithWithdrawals(0, one(address(r)), one(address(0)), oneU(1 ether));
+        bridge.finalizeWithdrawal(batchIndex, 0, address(r), address(0), 1 ether, Smt.proof(keys, values, 0));
+    }
+
+    function test_claimWithdrawals_heldEth_succeeds() public {
+        RejectingReceiver r = heldEthWithdrawal();
+        uint256 before = bob.balance;
+        vm.expectEmit(address(bridge));
+        emit IBridge.WithdrawalsClaimed(address(r), address(0), bob, 1 ether);
+        r.execute(address(bridge), abi.encodeCall(IBridge.claimWithdrawals, (address(0), bob)));
+        assertEq(bob.balance, before + 1 ether);
+        assertEq(bridge.claimable(address(r), address(0)), 0);
+        assertEq(bridge.unclaimed(address(0)), 0);
+        assertEq(address(bridge).balance, 0);
+        // Nothing is left to claim.
+        vm.expectRevert(abi.encodeWithSelector(IBridge.NothingToClaim.selector, address(r), address(0)));
+        r.execute(address(bridge), abi.encodeCall(IBridge.claimWithdrawals, (address(0), bob)));
+    }
+
+    function test_claimWithdrawals_otherAccount_reverts() public {
+        // Only the recipient itself can take what is held for it.
+        RejectingReceiver r = heldEthWithdrawal();
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IBridge.NothingToClaim.selector, bob, address(0)));
+        bridge.claimWithdrawals(address(0), bob);
+        assertEq(bridge.claimable(address(r), address(0)), 1 ether);
+    }
+
+    function test_claimWithdrawals_zeroDestination_reverts() public {
+        vm.prank(bob);
+        vm.expectRevert(IBridge.ZeroRecipient.selector);
+        bridge.claimWithdrawals(address(0), address(0));
+    }
+
+    function test_claimWithdrawals_destinationRejects_reverts() public {
+        // The claimant picks where the funds go; a destination that refuses keeps them held.
+        RejectingReceiver r = heldEthWithdrawal();
+        vm.expectRevert(IBridge.TransferFailed.selector);
+        r.execute(address(bridge), abi.encodeCall(IBridge.claimWithdrawals, (address(0), address(r))));
+        assertEq(bridge.claimable(address(r), address(0)), 1 ether);
+    }
+
+    function test_finalizeWithdrawal_tokenTransferFails_succeeds() public {
         FalseReturnToken t = new FalseReturnToken();
         // Pretend something was deposited so the outstanding check passes.
         vm.store(address(bridge), keccak256(abi.encode(address(t), uint256(1))), bytes32(uint256(10)));
         assertEq(bridge.outstanding(address(t)), 10);
         (uint256 batchIndex, bytes32[] memory keys, bytes32[] memory values) =
             finalBatchWithWithdrawals(0, one(bob), one(address(t)), oneU(10));
-        vm.expectRevert(IBridge.TransferFailed.selector);
+        vm.expectEmit(address(bridge));
+        emit IBridge.WithdrawalHeld(0, bob, address(t), 10);
         bridge.finalizeWithdrawal(batchIndex, 0, bob, address(t), 10, Smt.proof(keys, values, 0));
+        assertTrue(bridge.isWithdrawalSpent(0));
+        assertEq(bridge.claimable(bob, address(t)), 10);
+        assertEq(bridge.unclaimed(address(t)), 10);
+        // The token still refuses: the claim reverts and the amount stays held for a later try.
+        vm.prank(bob);
+        vm.expectRevert(IBridge.TransferFailed.selector);
+        bridge.claimWithdrawals(address(t), bob);
+        assertEq(bridge.claimable(bob, address(t)), 10);
     }
 
     function test_finalizeWithdrawal_reentrantRecipient_reverts() public {

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {KeelTestBase} from "./utils/KeelTestBase.sol";
-import {MockERC20, FeeOnTransferToken} from "./utils/Mocks.sol";
+import {MockERC20, FeeOnTransferToken, RejectingReceiver} from "./utils/Mocks.sol";
 import {Smt} from "./utils/Smt.sol";
 import {Rollup} from "../src/Rollup.sol";
 import {Bridge} from "../src/Bridge.sol";
@@ -37,6 +37,8 @@ contract BridgeHandler is Test {
     address public immutable challenger = makeAddr("inv-challenger");
     address[] public tokens;
     address[3] internal actors = [makeAddr("inv-a"), makeAddr("inv-b"), makeAddr("inv-c")];
+    /// @dev A recipient contract that refuses ETH: its payouts are held for it to claim.
+    RejectingReceiver public immutable refuser = new RejectingReceiver();
 
     mapping(address token => uint256) public ghostCredited;
     mapping(address token => uint256) public ghostPaid;
@@ -51,6 +53,7 @@ contract BridgeHandler is Test {
     uint256 public finalizations;
     uint256 public rejectedOverdrafts;
     uint256 public staleRefused;
+    uint256 public claims;
 
     constructor(Rollup rollup_, Bridge bridge_, ChallengeManager manager_, address sequencer_, address[] memory t) {
         rollup = rollup_;
@@ -145,7 +148,7 @@ contract BridgeHandler is Test {
         for (uint256 i; i < count; ++i) {
             seed = uint256(keccak256(abi.encode(seed, i)));
             toks[i] = _token(seed);
-            recipients[i] = _actor(seed >> 8);
+            recipients[i] = (seed >> 16) % 4 == 0 ? address(refuser) : _actor(seed >> 8);
             uint256 owed = bridge.outstanding(toks[i]);
             // Mostly affordable withdrawals; one in eight asks for more than the bridge owes.
             amounts[i] = (seed >> 16) % 8 == 0 ? owed + 1 + (seed >> 32) % 1e18 : (seed >> 32) % (owed + 1);
@@ -232,6 +235,20 @@ contract BridgeHandler is Test {
         bridge.finalizeWithdrawal(p.batchIndex, p.index, p.recipient, p.token, p.amount, siblings);
     }
 
+    /// @dev The refusing recipient takes what is held for it, to one of the actors.
+    function claimHeld(uint256 seed) external {
+        ++calls;
+        address token = _token(seed);
+        uint256 held = bridge.claimable(address(refuser), token);
+        if (held == 0) {
+            vm.expectRevert(abi.encodeWithSelector(IBridge.NothingToClaim.selector, address(refuser), token));
+        } else {
+            ++claims;
+        }
+        refuser.execute(address(bridge), abi.encodeCall(IBridge.claimWithdrawals, (token, _actor(seed >> 8))));
+        assertEq(bridge.claimable(address(refuser), token), 0);
+    }
+
     /// @dev A challenger beats the newest-but-`back` unfinalized batch: it and all later ones go.
     function removeBatch(uint256 back) external {
         ++calls;
@@ -293,7 +310,8 @@ contract InvariantTest is KeelTestBase {
         for (uint256 i; i < tokens.length; ++i) {
             address t = tokens[i];
             uint256 balance = t == address(0) ? address(bridge).balance : MockERC20(t).balanceOf(address(bridge));
-            assertGe(balance, bridge.outstanding(t), "bridge under-collateralized");
+            // What it owes: the outstanding L2 debt plus payouts held for recipients to claim.
+            assertGe(balance, bridge.outstanding(t) + bridge.unclaimed(t), "bridge under-collateralized");
         }
     }
 
@@ -328,5 +346,6 @@ contract InvariantTest is KeelTestBase {
         emit log_named_uint("removals", handler.removals());
         emit log_named_uint("finalizations", handler.finalizations());
         emit log_named_uint("stale appends refused", handler.staleRefused());
+        emit log_named_uint("held payouts claimed", handler.claims());
     }
 }

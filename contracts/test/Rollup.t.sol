@@ -825,27 +825,102 @@ contract RollupTest is KeelTestBase {
         assertTrue(rollup.isCurrent(0, 2));
     }
 
-    function test_unstake_removedBatchIndexRefilled_succeeds() public {
+    function test_unstake_cascadeRemoved_succeeds() public {
         // Alice (escape hatch) posts batch 1 on top of the sequencer's bad batch 0; batch 0 is
-        // rejected, which removes Alice's batch without slashing her. Once index 1 is final
-        // again, she can leave.
+        // rejected, which removes Alice's batch without slashing her. Nothing of hers is left on
+        // the chain, so she can leave at once: she need not wait for the chain to regrow past her
+        // old index and that much to become final.
         appendSimple(bytes32(uint256(1)));
         stakeFor(alice);
         vm.warp(block.timestamp + INACTIVITY_PERIOD);
         appendAs(alice, dummyRecords(1), 0, bytes32(uint256(2)));
+        assertFalse(rollup.canUnstake(alice));
         vm.prank(address(manager));
         rollup.rejectBatch(0, 1, watcher);
         assertEq(rollup.stakes(alice), REQUIRED_STAKE);
-        vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IRollup.UnfinalizedBatches.selector, 1));
-        rollup.unstake();
-        stakeFor(sequencer);
-        appendSimple(bytes32(uint256(3)));
-        appendSimple(bytes32(uint256(4)));
-        finalizeAll();
+        assertEq(rollup.pendingUntil(alice), 0);
+        assertTrue(rollup.canUnstake(alice));
+        vm.expectEmit(address(rollup));
+        emit IRollup.Unstaked(alice, REQUIRED_STAKE);
         vm.prank(alice);
         rollup.unstake();
         assertEq(alice.balance, REQUIRED_STAKE);
+    }
+
+    function test_unstake_cascadeRemovedWithEarlierBatchPending_reverts() public {
+        // Alice posts batches 1 and 3, Bob batch 2. Bob's batch loses, which removes 2 and 3:
+        // Alice is not slashed, but her batch 1 is still on the chain and not final, so she
+        // must stay bonded until it is (else she could post a fraud and leave through a cascade).
+        appendSimple(bytes32(uint256(1)));
+        stakeFor(alice);
+        stakeFor(bob);
+        vm.warp(block.timestamp + INACTIVITY_PERIOD);
+        appendAs(alice, dummyRecords(1), 0, bytes32(uint256(2)));
+        appendAs(bob, dummyRecords(1), 0, bytes32(uint256(3)));
+        appendAs(alice, dummyRecords(1), 0, bytes32(uint256(4)));
+        assertEq(rollup.pendingUntil(alice), 4);
+        vm.prank(address(manager));
+        rollup.rejectBatch(2, 3, watcher);
+        assertEq(rollup.stakes(bob), 0);
+        assertEq(rollup.pendingUntil(alice), 2);
+        assertFalse(rollup.canUnstake(alice));
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.UnfinalizedBatches.selector, 1));
+        rollup.unstake();
+        // Later batches of others do not hold her: batches 0 and 1 final is enough.
+        appendSimple(bytes32(uint256(5)));
+        finalizeAll();
+        assertTrue(rollup.canUnstake(alice));
+        vm.prank(alice);
+        rollup.unstake();
+        assertEq(alice.balance, REQUIRED_STAKE);
+    }
+
+    function test_pendingUntil_neverPosted_succeeds() public view {
+        assertEq(rollup.pendingUntil(alice), 0);
+    }
+
+    // ------------------------------------------------------------------ escape hatch and rejection
+
+    function test_rejectBatch_restoresSequencerActivity_succeeds() public {
+        // The sequencer posts a fraud just before the hatch would open. Once the fraud is removed,
+        // the hatch counts from the sequencer's last batch still on the chain: it opens on time,
+        // and a new stake cannot buy the sequencer another inactivity period.
+        appendSimple(bytes32(uint256(1)));
+        uint256 goodTime = block.timestamp;
+        stakeFor(alice);
+        vm.warp(goodTime + INACTIVITY_PERIOD - 1);
+        appendSimple(bytes32(uint256(2))); // the fraud, at index 1
+        assertEq(rollup.lastSequencerAppend(), block.timestamp);
+        vm.prank(address(manager));
+        rollup.rejectBatch(1, 2, watcher);
+        assertEq(rollup.lastSequencerAppend(), goodTime);
+        vm.warp(goodTime + INACTIVITY_PERIOD);
+        assertEq(appendAs(alice, dummyRecords(1), 0, bytes32(uint256(3))), 1);
+        assertEq(rollup.getBatch(1).poster, alice);
+    }
+
+    function test_rejectBatch_cascadeRestoresActivityBeforeRemovedRange_succeeds() public {
+        // A removal takes the sequencer's later batches with it: their activity goes too.
+        appendSimple(bytes32(uint256(1)));
+        uint256 t0 = block.timestamp;
+        vm.warp(t0 + 10);
+        appendSimple(bytes32(uint256(2))); // index 1: wrong
+        vm.warp(t0 + 20);
+        appendSimple(bytes32(uint256(3))); // index 2: on top of it
+        assertEq(rollup.lastSequencerAppend(), t0 + 20);
+        vm.prank(address(manager));
+        rollup.rejectBatch(1, 2, watcher);
+        assertEq(rollup.lastSequencerAppend(), t0);
+    }
+
+    function test_rejectBatch_removedFirstBatchRestoresDeploymentTime_succeeds() public {
+        uint256 deployed = rollup.lastSequencerAppend();
+        vm.warp(block.timestamp + 100);
+        appendSimple(bytes32(uint256(1)));
+        vm.prank(address(manager));
+        rollup.rejectBatch(0, 1, watcher);
+        assertEq(rollup.lastSequencerAppend(), deployed);
     }
 
     // ------------------------------------------------------------------ views

@@ -86,6 +86,23 @@ pub struct Transaction {
     pub nonce: u64,
 }
 
+impl Transaction {
+    /// Why a wallet or the sequencer's API should refuse to send this transaction although the
+    /// STF would apply it, or `None`. Today one case: a recipient of `address(0)`, which no key
+    /// controls — a transfer there is lost on L2, a withdrawal there is paid to `address(0)` on
+    /// L1, i.e. burned (docs/protocol.md §5.4).
+    pub fn refusal(&self) -> Option<&'static str> {
+        (self.to == Address::ZERO).then_some(match self.kind {
+            TxKind::Transfer => {
+                "the recipient is address(0), which no key controls: the amount would be lost"
+            }
+            TxKind::Withdraw => {
+                "the L1 recipient is address(0): the Bridge would pay it there and the amount would be burned"
+            }
+        })
+    }
+}
+
 /// A 65-byte `r ‖ s ‖ v` signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Signature {
@@ -376,6 +393,16 @@ mod tests {
             fee: 3,
             nonce: 0,
         }
+    }
+
+    #[test]
+    fn a_recipient_of_address_zero_is_refused_for_both_kinds() {
+        let to_zero = Transaction { to: Address::ZERO, ..tx() };
+        assert!(to_zero.refusal().is_some_and(|m| m.contains("address(0)")));
+        let withdraw = Transaction { kind: TxKind::Withdraw, ..to_zero };
+        assert!(withdraw.refusal().is_some_and(|m| m.contains("burned")));
+        assert_eq!(tx().refusal(), None);
+        assert_eq!(Transaction { kind: TxKind::Withdraw, ..tx() }.refusal(), None);
     }
 
     #[test]

@@ -413,10 +413,21 @@ async fn enqueue(
     state: &ApiState,
     prepared: PreparedRecord,
 ) -> Result<oneshot::Receiver<Result<crate::pipeline::Receipt, SubmitError>>, ApiError> {
-    if let Err(e) = prepared.sender {
-        let r = Rejection::InvalidRecord(e);
-        state.metrics.rejected.with_label_values(&[r.code()]).inc();
-        return Err(r.into());
+    let tx = match &prepared.sender {
+        Ok((tx, _)) => tx,
+        Err(e) => {
+            let r = Rejection::InvalidRecord(*e);
+            state.metrics.rejected.with_label_values(&[r.code()]).inc();
+            return Err(r.into());
+        }
+    };
+    // Valid for the STF but certainly a mistake: refused before it can cost anything.
+    if let Some(why) = tx.refusal() {
+        state.metrics.rejected.with_label_values(&["zero_recipient"]).inc();
+        return Err(ApiError::bad_request(
+            "zero_recipient",
+            format!("{why}; sign it again with the recipient you mean"),
+        ));
     }
     let (reply, rx) = oneshot::channel();
     let sub = Submission { prepared, received: tokio::time::Instant::now(), reply };

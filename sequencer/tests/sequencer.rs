@@ -179,6 +179,37 @@ async fn bad_inputs_get_their_codes_and_change_nothing() {
             "insufficient_balance",
         ),
         ("record of wrong length", json!({ "record": "0x00" }), 400, "invalid_record_length"),
+        (
+            "transfer to address(0)",
+            tx_json(&d, &transfer(Address::ZERO, 100, 1, 0), &key),
+            400,
+            "zero_recipient",
+        ),
+        (
+            "withdrawal to address(0), signed fields",
+            tx_json(
+                &d,
+                &keel_core::Transaction {
+                    kind: keel_core::TxKind::Withdraw,
+                    ..transfer(Address::ZERO, 100, 1, 0)
+                },
+                &key,
+            ),
+            400,
+            "zero_recipient",
+        ),
+        (
+            "withdrawal to address(0), record",
+            {
+                let tx = keel_core::Transaction {
+                    kind: keel_core::TxKind::Withdraw,
+                    ..transfer(Address::ZERO, 100, 1, 0)
+                };
+                json!({ "record": alloy::hex::encode_prefixed(d.sign(&tx, &key).0) })
+            },
+            400,
+            "zero_recipient",
+        ),
         ("not an object", json!([1, 2]), 400, "invalid_transaction"),
     ];
     for (what, body, status, code) in cases {

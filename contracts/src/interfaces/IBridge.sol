@@ -25,8 +25,17 @@ interface IBridge {
         uint256 indexed index, uint256 indexed batchIndex, address indexed recipient, address token, uint256 amount
     );
 
+    /// @notice Withdrawal `index` was spent but `recipient` did not take the payout (a contract that
+    ///         reverts on receiving ETH, a token transfer that failed): `amount` of `token` is held
+    ///         for `recipient` to take with `claimWithdrawals`.
+    event WithdrawalHeld(uint256 indexed index, address indexed recipient, address token, uint256 amount);
+    /// @notice `recipient` took the `amount` of `token` held for it, paid to `to`.
+    event WithdrawalsClaimed(address indexed recipient, address indexed token, address to, uint256 amount);
+
     /// @notice The rollup address is zero.
     error ZeroRollup();
+    /// @notice Nothing of `token` is held for `recipient`.
+    error NothingToClaim(address recipient, address token);
     /// @notice A deposit to the zero L2 account (which no key controls).
     error ZeroRecipient();
     /// @notice An amount of zero.
@@ -77,7 +86,9 @@ interface IBridge {
     function forceWithdraw(address token, uint128 amount) external returns (uint256 index);
 
     /// @notice Pays withdrawal `index` once a final batch's post-state root holds its leaf. Anyone may
-    ///         call; the payout goes to `recipient`.
+    ///         call; the payout goes to `recipient`. When `recipient` does not take it (the ETH call
+    ///         or the token transfer fails), the withdrawal is still spent and the amount is held
+    ///         for `recipient` (`WithdrawalHeld`, `claimable`, `claimWithdrawals`).
     /// @param batchIndex A final batch.
     /// @param index The withdrawal's index in L2 state.
     /// @param recipient The L1 recipient.
@@ -93,6 +104,16 @@ interface IBridge {
         bytes32[] calldata siblings
     ) external;
 
+    /// @notice Pays the caller everything of `token` held for it (withdrawals whose payout it did
+    ///         not take) to `to`.
+    /// @param token The token (`address(0)` for ETH).
+    /// @param to Where to send it (not zero).
+    function claimWithdrawals(address token, address to) external;
+
+    /// @notice What is held of `token` for `recipient`: withdrawals paid to it that it did not take.
+    function claimable(address recipient, address token) external view returns (uint256);
+    /// @notice What is held of `token` for all recipients together.
+    function unclaimed(address token) external view returns (uint256);
     /// @notice The rollup whose final batches authorize withdrawals.
     function rollup() external view returns (IRollup);
     /// @notice The number of inbox entries.

@@ -151,8 +151,10 @@ interface IRollup {
     /// @notice Adds `msg.value` to the caller's stake; the total must reach `requiredStake`.
     function stake() external payable;
 
-    /// @notice Pays the caller's whole stake back; only when every batch it posted is final (or
-    ///         removed and its index final again).
+    /// @notice Pays the caller's whole stake back; only when nothing it posted is pending: every
+    ///         batch it posted that is still on the chain is final (see `pendingUntil`). A poster
+    ///         whose batches were removed by another batch's rejection (not slashed) waits only for
+    ///         the batches before them.
     function unstake() external;
 
     /// @notice Appends a batch. Only the sequencer, or any staked party once the sequencer has not
@@ -251,4 +253,8 @@ interface IRollup {
     function challengeDeadline(uint256 index) external view returns (uint256);
     /// @notice Whether `staker` may unstake now.
     function canUnstake(address staker) external view returns (bool);
+    /// @notice How many batches must be final before `staker` may unstake: one past its latest
+    ///         batch while that is on the chain, else the number of batches before it that still
+    ///         are (zero if it never posted).
+    function pendingUntil(address staker) external view returns (uint256);
 }

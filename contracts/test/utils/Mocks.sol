@@ -161,6 +161,16 @@ contract RejectingReceiver {
     receive() external payable {
         revert("no ETH");
     }
+
+    /// @notice Calls `target` with `data` as this contract (e.g. to claim what a bridge holds for it).
+    function execute(address target, bytes calldata data) external {
+        (bool ok, bytes memory ret) = target.call(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+    }
 }
 
 /// @notice On receiving ETH, calls `target` with `data` once (to test reentrancy guards); the
