@@ -182,6 +182,7 @@ contract Rollup is IRollup {
         uint256 expectedIndex,
         bytes32 expectedPreStateRoot
     ) external returns (uint256 index) {
+        _checkCanonical(records);
         uint256 inboxStart = _checkAppend(inboxEnd, expectedIndex, expectedPreStateRoot);
         (bytes32 txRoot, uint256 txCount) = TxRoot.compute(records);
         if (txCount == 0 && inboxEnd == inboxStart) revert EmptyBatch();
@@ -375,6 +376,30 @@ contract Rollup is IRollup {
         // forge-lint: disable-next-line(block-timestamp)
         if (inboxEnd < inboxLength && bridge_.entryTimestamp(inboxEnd) + forceInclusionDelay <= block.timestamp) {
             revert ForceInclusionRequired(inboxEnd);
+        }
+    }
+
+    /// @dev The calldata must be exactly `selector ‖ head (5 words) ‖ length ‖ records ‖ zero
+    ///      padding to a word`: the `records` offset word is 0xa0 (its data then starts at byte
+    ///      4 + 0xa0 + 32 = 196), nothing follows the padding, and the padding is zero. Solidity's
+    ///      decoder accepts gaps after the head, trailing bytes and dirty padding; a verifier's
+    ///      strict decoder would refuse such a batch while L1 holds it, so L1 refuses it first.
+    function _checkCanonical(bytes calldata records) private pure {
+        uint256 length = records.length;
+        uint256 padded = (length + 31) & ~uint256(31);
+        uint256 start;
+        assembly ("memory-safe") {
+            start := records.offset
+        }
+        if (start != 196 || msg.data.length != 196 + padded) revert NonCanonicalCalldata();
+        uint256 tail = length & 31;
+        if (tail != 0) {
+            uint256 lastWord;
+            assembly ("memory-safe") {
+                lastWord := calldataload(add(196, sub(length, tail)))
+            }
+            // The low `32 − tail` bytes of the last word are padding.
+            if (lastWord << (tail * 8) != 0) revert NonCanonicalCalldata();
         }
     }
 

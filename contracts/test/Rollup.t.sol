@@ -484,6 +484,91 @@ contract RollupTest is KeelTestBase {
         assertEq(rollup.nextInboxStart(), consume);
     }
 
+    // ------------------------------------------------------------------ appendBatch: canonical calldata
+
+    /// @dev The canonical calldata of an append of `records` on the current tip.
+    function appendCalldata(bytes memory records, bytes32 root) internal view returns (bytes memory) {
+        (uint256 index, bytes32 pre) = tip();
+        return abi.encodeCall(Rollup.appendBatch, (records, bridge.inboxLength(), root, index, pre));
+    }
+
+    /// @dev Sends `data` to the rollup as the sequencer's own top-level call.
+    function rawAppend(bytes memory data) internal returns (bool ok, bytes memory ret) {
+        vm.prank(sequencer, sequencer);
+        (ok, ret) = address(rollup).call(data);
+    }
+
+    function test_appendBatch_canonicalRawCalldata_succeeds() public {
+        // 146 bytes of records: 14 bytes of zero padding to the word.
+        bytes memory data = appendCalldata(dummyRecords(1), bytes32(uint256(1)));
+        assertEq(data.length, 4 + 5 * 32 + 32 + 160);
+        (bool ok,) = rawAppend(data);
+        assertTrue(ok);
+        // 292 bytes (two records): 28 bytes of padding.
+        (ok,) = rawAppend(appendCalldata(dummyRecords(2), bytes32(uint256(2))));
+        assertTrue(ok);
+        assertEq(rollup.batchCount(), 2);
+    }
+
+    function test_appendBatch_offsetWithGap_reverts() public {
+        // The records' offset points one word further, with a junk word in the gap: Solidity would
+        // decode the same records, a strict decoder would not.
+        bytes memory records = dummyRecords(1);
+        (uint256 index, bytes32 pre) = tip();
+        bytes memory data = abi.encodePacked(
+            Rollup.appendBatch.selector,
+            abi.encode(uint256(0xc0), bridge.inboxLength(), bytes32(uint256(1)), index, pre),
+            bytes32(uint256(0xdead)),
+            abi.encode(records.length),
+            records,
+            new bytes(14)
+        );
+        (bool ok, bytes memory ret) = rawAppend(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(IRollup.NonCanonicalCalldata.selector));
+        assertEq(rollup.batchCount(), 0);
+    }
+
+    function test_appendBatch_trailingBytes_reverts() public {
+        bytes memory data = abi.encodePacked(appendCalldata(dummyRecords(1), bytes32(uint256(1))), bytes1(0));
+        (bool ok, bytes memory ret) = rawAppend(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(IRollup.NonCanonicalCalldata.selector));
+        // A whole extra word of zeros is refused as well.
+        data = abi.encodePacked(appendCalldata(dummyRecords(1), bytes32(uint256(1))), bytes32(0));
+        (ok, ret) = rawAppend(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(IRollup.NonCanonicalCalldata.selector));
+        assertEq(rollup.batchCount(), 0);
+    }
+
+    function test_appendBatch_dirtyPadding_reverts() public {
+        bytes memory data = appendCalldata(dummyRecords(1), bytes32(uint256(1)));
+        data[data.length - 1] = 0x01; // the last padding byte after the 146 bytes of records
+        (bool ok, bytes memory ret) = rawAppend(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(IRollup.NonCanonicalCalldata.selector));
+        // The first padding byte, right after the records.
+        data = appendCalldata(dummyRecords(1), bytes32(uint256(1)));
+        data[4 + 6 * 32 + 146] = 0x80;
+        (ok, ret) = rawAppend(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(IRollup.NonCanonicalCalldata.selector));
+        assertEq(rollup.batchCount(), 0);
+    }
+
+    function test_appendBatch_truncatedPadding_reverts() public {
+        // The records end the calldata without their padding word-fill.
+        bytes memory full = appendCalldata(dummyRecords(1), bytes32(uint256(1)));
+        bytes memory data = new bytes(full.length - 14);
+        for (uint256 i; i < data.length; ++i) {
+            data[i] = full[i];
+        }
+        (bool ok, bytes memory ret) = rawAppend(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(IRollup.NonCanonicalCalldata.selector));
+    }
+
     // ------------------------------------------------------------------ appendBatch: expected tip
 
     /// @dev Sends `appendBatch` as `poster` and returns the revert data ("" on success).

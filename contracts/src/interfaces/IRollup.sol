@@ -112,6 +112,10 @@ interface IRollup {
     /// @notice `appendBatch` must be the transaction's own top-level call from an account without
     ///         code, so that verifiers find the records in the transaction input.
     error NotDirectCall();
+    /// @notice The `appendBatch` calldata is not the canonical ABI encoding of its arguments (the
+    ///         `records` offset is not 0xa0, bytes follow the padded `records`, or its padding is
+    ///         not zero): every verifier must read the same records from it (docs/protocol.md §6).
+    error NonCanonicalCalldata();
     /// @notice The caller is not the sequencer and the sequencer is still active.
     error NotSequencer();
     /// @notice The poster's stake is below `requiredStake`.
