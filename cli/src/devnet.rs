@@ -128,6 +128,8 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
             max_range: 2_000,
         },
         fallback_proposer: false,
+        // The devnet's verifier defends the batches it agrees with (docs/protocol.md §13).
+        defend_agreed: true,
     })
     .await
     .context("starting the verifier")?;

@@ -7,19 +7,35 @@ import {IBridge} from "./interfaces/IBridge.sol";
 import {IOneStepProver} from "./interfaces/IOneStepProver.sol";
 
 /// @title ChallengeManager
-/// @notice Keel's k-ary dissection game (docs/DESIGN.md §2, docs/protocol.md §9). Anyone bonds
-///         `challengeBond` against a batch still in its challenge period; several games may run
-///         against one batch, so a colluding challenger cannot shield it. The asserter (the batch's
-///         poster) dissects `(lo, hi)` into `s = min(k, hi − lo)` segments, the challenger selects
-///         one, until `hi − lo == 1`, when the challenger has the OneStepProver execute step `lo`.
+/// @notice Keel's dispute game (docs/DESIGN.md §2, docs/protocol.md §13). A batch is defended by
+///         its poster (by its stake) and by anyone else who bonds `challengeBond` with `defend`;
+///         a challenger bonds `challengeBond` per game against one defender of one batch. Each
+///         game is a k-ary dissection between the two: the defender (the game's asserter)
+///         dissects `(lo, hi)` into `s = min(k, hi − lo)` segments, the challenger selects one,
+///         until `hi − lo == 1`, when the challenger has the OneStepProver execute step `lo`.
 ///         Every move must come within `moveTimeout` of the previous one, else the party to move
 ///         loses (`timeout`).
-/// @dev Payouts are pull-based: bonds and slashing rewards are credited and taken with `withdraw`,
-///      so no game outcome depends on a recipient accepting ETH. A challenger win makes the Rollup
-///      remove the batch and every later one and slash its poster; the challenger is credited its
-///      bond plus the Rollup's reward. An asserter win credits the challenger's bond to the asserter.
-///      A game whose batch was removed by another game is stale: it cannot be played on, and
-///      `cancelStale` returns the bond.
+/// @dev Why pairwise games: a defender's dissection commits only that defender, so a party that
+///      defends badly (or not at all) loses only its own place, never another defender's. A
+///      defender that loses a game is eliminated (its other games end, their bonds returned);
+///      the batch is removed only once every defender is eliminated and `moveTimeout` has passed
+///      since the latest challenge against it (the window in which anybody who agrees with the
+///      batch may still join its defence). So a correct batch with one honest defender is never
+///      removed: the honest defender wins every one-step proof and never misses a deadline.
+///
+///      Time is bounded for everybody: the poster may be challenged during the challenge period,
+///      defenders may join during it and within `moveTimeout` of a challenge started during it,
+///      and a defender may be challenged until `moveTimeout` after it joined. So every game on a
+///      batch starts before `periodEnd + 2·moveTimeout`, lasts at most `2·⌈log_k n⌉ + 1` moves,
+///      and the batch is final by `periodEnd + (2·⌈log_k n⌉ + 3)·moveTimeout` whoever plays.
+///
+///      Payouts are pull-based (`withdraw`). A challenger that eliminates a bonded defender is
+///      credited both bonds; one that eliminates the poster gets its bond back and becomes the
+///      beneficiary of the poster's slashed stake if the batch is removed (the Rollup escrows
+///      that reward until the earlier batches are final, so it goes to whoever proves the
+///      earliest wrong batch wrong). A defender that wins a game is credited the challenger's
+///      bond; a bonded defender still standing when the batch is final or removed by another
+///      batch's removal takes its bond back with `releaseDefence`.
 contract ChallengeManager is IChallengeManager {
     /// @inheritdoc IChallengeManager
     IRollup public immutable rollup;
@@ -38,6 +54,14 @@ contract ChallengeManager is IChallengeManager {
     uint64 private immutable _l2ChainId;
     address private immutable _feeRecipient;
 
+    /// @dev One defender of one batch: its state, when it joined (zero for the poster) and how
+    ///      many of its games are open.
+    struct DefenderRecord {
+        DefenderStatus status;
+        uint64 joinedAt;
+        uint64 openGames;
+    }
+
     /// @inheritdoc IChallengeManager
     uint256 public gameCount;
     /// @inheritdoc IChallengeManager
@@ -46,6 +70,8 @@ contract ChallengeManager is IChallengeManager {
     mapping(address account => uint256) public credits;
     mapping(uint256 gameId => Game) private _games;
     mapping(uint256 gameId => bytes32[]) private _roots;
+    mapping(uint64 batchId => Defence) private _defences;
+    mapping(uint64 batchId => mapping(address defender => DefenderRecord)) private _defenders;
 
     bool private transient _locked;
 
@@ -75,26 +101,64 @@ contract ChallengeManager is IChallengeManager {
         _feeRecipient = rollup_.feeRecipient();
     }
 
-    /// @notice Receives slashing rewards from the rollup (credited to the winning challenger).
-    receive() external payable {
+    /// @inheritdoc IChallengeManager
+    function creditReward(address beneficiary) external payable {
         if (msg.sender != address(rollup)) revert NotRollup();
+        _credit(beneficiary, msg.value);
     }
 
     /// @inheritdoc IChallengeManager
-    function challenge(uint256 batchIndex) external payable returns (uint256 gameId) {
+    function defend(uint256 batchIndex) external payable {
         if (msg.value != challengeBond) revert WrongBond(msg.value, challengeBond);
-        if (batchIndex >= rollup.batchCount()) revert NoSuchBatch(batchIndex);
-        IRollup.Batch memory b = rollup.getBatch(batchIndex);
-        uint256 periodEnd = uint256(b.timestamp) + challengePeriod;
+        IRollup.Batch memory b = _batch(batchIndex);
+        if (msg.sender == b.poster) revert AlreadyDefending(msg.sender);
+        DefenderRecord storage d = _defenders[b.id][msg.sender];
+        if (d.status != DefenderStatus.None) revert AlreadyDefending(msg.sender);
+        Defence storage f = _defences[b.id];
+        uint256 now_ = block.timestamp;
+        uint256 closes = _joinClosesAt(f, _periodEnd(b));
+        if (now_ >= closes) revert DefenceClosed(batchIndex, closes);
+        // A batch whose last defender fell and whose window has passed is removable: joining now
+        // would only race its removal.
+        if (_activeDefenders(f) == 0 && now_ >= uint256(f.lastChallenge) + moveTimeout) {
+            revert BatchDefeated(batchIndex);
+        }
+        // forge-lint: disable-start(unsafe-typecast)
+        d.status = DefenderStatus.Active;
+        d.joinedAt = uint64(now_);
+        f.batchIndex = uint64(batchIndex);
+        f.bondedDefenders += 1;
+        f.lastJoin = uint64(now_);
+        // forge-lint: disable-end(unsafe-typecast)
+        uint256 challengeableUntil = _max(_periodEnd(b), now_ + moveTimeout);
+        emit DefenderJoined(batchIndex, b.id, msg.sender, challengeableUntil);
+    }
+
+    /// @inheritdoc IChallengeManager
+    function challenge(uint256 batchIndex, address defender) external payable returns (uint256 gameId) {
+        if (msg.value != challengeBond) revert WrongBond(msg.value, challengeBond);
+        IRollup.Batch memory b = _batch(batchIndex);
+        Defence storage f = _defences[b.id];
+        uint256 periodEnd = _periodEnd(b);
+        uint256 closes;
+        if (defender == b.poster) {
+            if (f.posterEliminated) revert NotADefender(defender);
+            closes = periodEnd;
+        } else {
+            DefenderRecord storage r = _defenders[b.id][defender];
+            if (r.status != DefenderStatus.Active) revert NotADefender(defender);
+            closes = _max(periodEnd, uint256(r.joinedAt) + moveTimeout);
+        }
         // forge-lint: disable-next-line(block-timestamp)
-        if (block.timestamp >= periodEnd) revert ChallengePeriodOver(batchIndex, periodEnd);
+        if (block.timestamp >= closes) revert ChallengePeriodOver(batchIndex, closes);
 
         uint64 steps = (b.inboxEnd - b.inboxStart) + b.txCount;
-        uint64 deadline = uint64(block.timestamp) + moveTimeout;
+        uint64 now_ = uint64(block.timestamp);
+        uint64 deadline = now_ + moveTimeout;
         gameId = gameCount++;
         // forge-lint: disable-next-item(unsafe-typecast)
         _games[gameId] = Game({
-            asserter: b.poster,
+            asserter: defender,
             batchIndex: uint64(batchIndex),
             challenger: msg.sender,
             batchId: b.id,
@@ -107,8 +171,13 @@ contract ChallengeManager is IChallengeManager {
             rootHi: b.postStateRoot
         });
         ++openGames[b.id];
+        ++_defenders[b.id][defender].openGames;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        f.batchIndex = uint64(batchIndex);
+        f.lastChallenge = now_;
+        if (now_ < periodEnd) f.lastEarlyChallenge = now_;
         emit GameStarted(
-            gameId, batchIndex, msg.sender, b.id, b.poster, steps, b.preStateRoot, b.postStateRoot, deadline
+            gameId, batchIndex, msg.sender, b.id, defender, steps, b.preStateRoot, b.postStateRoot, deadline
         );
     }
 
@@ -195,7 +264,7 @@ contract ChallengeManager is IChallengeManager {
         if (status != Status.AsserterTurn && status != Status.ChallengerTurn) revert WrongStatus(status);
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp <= g.deadline) revert DeadlineNotPassed(g.deadline);
-        if (!rollup.isCurrent(g.batchIndex, g.batchId)) revert BatchRemoved();
+        _checkLive(g);
         if (status == Status.AsserterTurn) {
             _challengerWins(gameId, g, Reason.AsserterTimedOut);
         } else {
@@ -208,12 +277,35 @@ contract ChallengeManager is IChallengeManager {
         Game storage g = _existing(gameId);
         Status status = g.status;
         if (status != Status.AsserterTurn && status != Status.ChallengerTurn) revert WrongStatus(status);
-        if (rollup.isCurrent(g.batchIndex, g.batchId)) revert BatchNotRemoved();
+        if (_isLive(g)) revert BatchNotRemoved();
+        // Not counted in `openGames` any more: the batch is gone, or its defender's elimination
+        // took all of that defender's games off the count.
         g.status = Status.Cancelled;
-        --openGames[g.batchId];
         address challenger = g.challenger;
         _credit(challenger, challengeBond);
         emit GameEnded(gameId, Status.Cancelled, Reason.BatchRemoved, challenger);
+    }
+
+    /// @inheritdoc IChallengeManager
+    function removeDefeated(uint256 batchIndex) external nonReentrant {
+        IRollup.Batch memory b = _batch(batchIndex);
+        Defence storage f = _defences[b.id];
+        if (_activeDefenders(f) != 0) revert BatchDefended(batchIndex);
+        uint256 windowEnd = uint256(f.lastChallenge) + moveTimeout;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < windowEnd) revert DefenceWindowOpen(batchIndex, windowEnd);
+        _remove(batchIndex, b.id, f);
+    }
+
+    /// @inheritdoc IChallengeManager
+    function releaseDefence(uint64 batchId) external {
+        DefenderRecord storage d = _defenders[batchId][msg.sender];
+        if (d.status != DefenderStatus.Active) revert NotADefender(msg.sender);
+        uint256 index = _defences[batchId].batchIndex;
+        if (rollup.isCurrent(index, batchId) && !rollup.isFinal(index)) revert DefenceLocked(index);
+        d.status = DefenderStatus.Released;
+        _credit(msg.sender, challengeBond);
+        emit DefenceReleased(index, batchId, msg.sender);
     }
 
     /// @inheritdoc IChallengeManager
@@ -224,6 +316,25 @@ contract ChallengeManager is IChallengeManager {
         emit Withdrawn(msg.sender, amount);
         (bool ok,) = msg.sender.call{value: amount}("");
         if (!ok) revert TransferFailed();
+    }
+
+    /// @inheritdoc IChallengeManager
+    function isSettled(uint64 batchId, uint256 periodEnd) external view returns (bool) {
+        if (openGames[batchId] != 0) return false;
+        Defence storage f = _defences[batchId];
+        if (_activeDefenders(f) == 0) return false;
+        // forge-lint: disable-next-line(block-timestamp)
+        return block.timestamp >= _settlesAt(f, periodEnd);
+    }
+
+    /// @inheritdoc IChallengeManager
+    function getDefence(uint64 batchId) external view returns (Defence memory) {
+        return _defences[batchId];
+    }
+
+    /// @inheritdoc IChallengeManager
+    function defenderStatus(uint64 batchId, address defender) external view returns (DefenderStatus) {
+        return _defenders[batchId][defender].status;
     }
 
     /// @inheritdoc IChallengeManager
@@ -249,22 +360,72 @@ contract ChallengeManager is IChallengeManager {
 
     /// @inheritdoc IChallengeManager
     function isStale(uint256 gameId) external view returns (bool) {
-        Game storage g = _existing(gameId);
-        return !rollup.isCurrent(g.batchIndex, g.batchId);
+        return !_isLive(_existing(gameId));
     }
 
-    /// @dev The game, which must be in `status`, before its deadline, on a batch still there.
+    /// @dev The game, which must be in `status`, before its deadline, still live.
     function _move(uint256 gameId, Status status) private view returns (Game storage g) {
         g = _existing(gameId);
         if (g.status != status) revert WrongStatus(g.status);
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp > g.deadline) revert DeadlinePassed(g.deadline);
-        if (!rollup.isCurrent(g.batchIndex, g.batchId)) revert BatchRemoved();
+        _checkLive(g);
     }
 
     function _existing(uint256 gameId) private view returns (Game storage) {
         if (gameId >= gameCount) revert NoSuchGame(gameId);
         return _games[gameId];
+    }
+
+    /// @dev Batch `index`, which must exist.
+    function _batch(uint256 index) private view returns (IRollup.Batch memory) {
+        if (index >= rollup.batchCount()) revert NoSuchBatch(index);
+        return rollup.getBatch(index);
+    }
+
+    /// @dev A game is live while its batch is current and its defender still stands.
+    function _isLive(Game storage g) private view returns (bool) {
+        return rollup.isCurrent(g.batchIndex, g.batchId) && _stands(g.batchId, g.asserter);
+    }
+
+    function _checkLive(Game storage g) private view {
+        if (!rollup.isCurrent(g.batchIndex, g.batchId)) revert BatchRemoved();
+        if (!_stands(g.batchId, g.asserter)) revert DefenderEliminated(g.asserter);
+    }
+
+    /// @dev Whether `defender` still defends the batch: a bonded defender until it loses, the
+    ///      poster (who has no record) until it loses.
+    function _stands(uint64 batchId, address defender) private view returns (bool) {
+        DefenderStatus status = _defenders[batchId][defender].status;
+        if (status == DefenderStatus.None) return !_defences[batchId].posterEliminated;
+        return status == DefenderStatus.Active;
+    }
+
+    function _activeDefenders(Defence storage f) private view returns (uint256) {
+        return uint256(f.bondedDefenders) + (f.posterEliminated ? 0 : 1);
+    }
+
+    function _periodEnd(IRollup.Batch memory b) private view returns (uint256) {
+        return uint256(b.timestamp) + challengePeriod;
+    }
+
+    /// @dev Defenders may join during the challenge period and within `moveTimeout` of a game
+    ///      started during it (one started later, against a late defender, does not extend it:
+    ///      else joins and challenges could extend each other forever).
+    function _joinClosesAt(Defence storage f, uint256 periodEnd) private view returns (uint256) {
+        if (f.lastEarlyChallenge == 0) return periodEnd;
+        return _max(periodEnd, uint256(f.lastEarlyChallenge) + moveTimeout);
+    }
+
+    /// @dev From when no defender can join and no game can start any more.
+    function _settlesAt(Defence storage f, uint256 periodEnd) private view returns (uint256) {
+        uint256 joins = _joinClosesAt(f, periodEnd);
+        uint256 lastJoin = f.lastJoin;
+        return lastJoin == 0 ? joins : _max(joins, lastJoin + moveTimeout);
+    }
+
+    function _max(uint256 a, uint256 b) private pure returns (uint256) {
+        return a > b ? a : b;
     }
 
     /// @dev `s = min(k, hi − lo)`; callers guarantee `hi − lo ≥ 2` (an asserter's turn always has it).
@@ -273,23 +434,53 @@ contract ChallengeManager is IChallengeManager {
         return span < degree ? span : degree;
     }
 
+    /// @dev The defender lost: it is eliminated, its other games leave the count (they are
+    ///      cancelled with their bonds returned), and the batch goes once nobody defends it and
+    ///      the defence window after the latest challenge has passed.
     function _challengerWins(uint256 gameId, Game storage g, Reason reason) private {
         g.status = Status.ChallengerWon;
         uint64 batchId = g.batchId;
-        --openGames[batchId];
         address challenger = g.challenger;
-        // The rollup removes the batches, slashes the poster and sends `reward` wei here.
-        uint256 reward = rollup.rejectBatch(g.batchIndex, batchId, challenger);
-        _credit(challenger, challengeBond + reward);
+        address defender = g.asserter;
+        DefenderRecord storage d = _defenders[batchId][defender];
+        Defence storage f = _defences[batchId];
+        uint256 others = d.openGames - 1;
+        openGames[batchId] -= others + 1;
+        d.openGames = 0;
+        if (d.status == DefenderStatus.None) {
+            // The poster: defended by its stake, which the Rollup slashes if the batch goes.
+            f.posterEliminated = true;
+            f.posterBeatenBy = challenger;
+            _credit(challenger, challengeBond);
+        } else {
+            d.status = DefenderStatus.Eliminated;
+            f.bondedDefenders -= 1;
+            _credit(challenger, 2 * challengeBond);
+        }
+        emit DefenderOut(g.batchIndex, batchId, defender, challenger, others);
         emit GameEnded(gameId, Status.ChallengerWon, reason, challenger);
+        // forge-lint: disable-next-line(block-timestamp)
+        if (_activeDefenders(f) == 0 && block.timestamp >= uint256(f.lastChallenge) + moveTimeout) {
+            _remove(g.batchIndex, batchId, f);
+        }
     }
 
     function _asserterWins(uint256 gameId, Game storage g, Reason reason) private {
         g.status = Status.AsserterWon;
-        --openGames[g.batchId];
+        uint64 batchId = g.batchId;
         address asserter = g.asserter;
+        --openGames[batchId];
+        --_defenders[batchId][asserter].openGames;
         _credit(asserter, challengeBond);
         emit GameEnded(gameId, Status.AsserterWon, reason, asserter);
+    }
+
+    /// @dev Has the Rollup remove the batch (and every later one) and slash its poster for the
+    ///      challenger that eliminated it.
+    function _remove(uint256 batchIndex, uint64 batchId, Defence storage f) private {
+        address beneficiary = f.posterBeatenBy;
+        emit DefeatedBatchRemoved(batchIndex, batchId, beneficiary);
+        rollup.rejectBatch(batchIndex, batchId, beneficiary);
     }
 
     function _credit(address account, uint256 amount) private {

@@ -22,9 +22,11 @@ import {TxRoot} from "./lib/TxRoot.sol";
 ///      batch 0), which cannot change while batch `i` exists, since removing batch `i − 1` removes
 ///      batch `i` too. This saves a storage slot (≈ 22k gas) per batch.
 ///
-///      Slashing takes the poster's whole stake: `challengerShareBps` of it goes to the winning
-///      challenger (through the ChallengeManager's credit ledger), the rest is sent to
-///      `BURN_ADDRESS` (0x…dEaD), so this contract's balance is always the sum of the stakes.
+///      Slashing takes the poster's whole stake: the rest after `challengerShareBps` is sent to
+///      `BURN_ADDRESS` (0x…dEaD) at once; the reward is escrowed here until every batch before the
+///      removed one is final (`settleSlash`), and goes to whoever removes an earlier batch it was
+///      built on, if anybody does. This contract's balance is always the sum of the stakes and
+///      the escrowed rewards.
 contract Rollup is IRollup {
     /// @notice Where the burned part of a slashed stake is sent.
     address public constant BURN_ADDRESS = address(0xdEaD);
@@ -105,6 +107,11 @@ contract Rollup is IRollup {
     mapping(address staker => uint256) public stakes;
     mapping(address poster => LastPosted) private _lastPosted;
     mapping(uint256 index => StoredBatch) private _batches;
+    /// @inheritdoc IRollup
+    uint256 public slashCount;
+    mapping(uint256 slashId => Slash) private _slashes;
+    /// @dev Ids of escrowed rewards not paid yet (order is not kept: settling swaps and pops).
+    uint256[] private _openSlashes;
 
     bool private transient _locked;
 
@@ -226,8 +233,8 @@ contract Rollup is IRollup {
             // forge-lint: disable-next-line(block-timestamp)
             if (block.timestamp < deadline) revert ChallengePeriodNotOver(i, deadline);
             uint64 id = b.id;
-            // No game can start after the deadline, so a zero count here stays zero.
-            if (manager.openGames(id) != 0) revert OpenGames(i);
+            // Settled: no game open, a defender standing, none may join nor start a game any more.
+            if (!manager.isSettled(id, deadline)) revert DisputeOpen(i);
             emit BatchFinalized(i, id, b.postStateRoot);
         }
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -235,7 +242,7 @@ contract Rollup is IRollup {
     }
 
     /// @inheritdoc IRollup
-    function rejectBatch(uint256 index, uint64 id, address challenger) external nonReentrant returns (uint256 reward) {
+    function rejectBatch(uint256 index, uint64 id, address beneficiary) external nonReentrant {
         if (msg.sender != address(challengeManager)) revert NotChallengeManager();
         uint256 count = batchCount;
         if (index >= count) revert NoSuchBatch(index);
@@ -255,13 +262,33 @@ contract Rollup is IRollup {
         lastSequencerAppend = b.sequencerActiveBefore;
         emit BatchesRemoved(index, count, rewoundTo);
 
+        _reassignSlashes(id, beneficiary);
+
         uint256 slashed = stakes[poster];
         stakes[poster] = 0;
-        reward = slashed * challengerShareBps / BPS;
+        uint256 reward = slashed * challengerShareBps / BPS;
         uint256 burned = slashed - reward;
-        emit StakeSlashed(poster, challenger, slashed, reward, burned);
+        emit StakeSlashed(poster, beneficiary, slashed, reward, burned);
+        if (reward != 0) _escrowSlash(poster, index, id, beneficiary, reward);
         if (burned != 0) _sendETH(BURN_ADDRESS, burned);
-        if (reward != 0) _sendETH(msg.sender, reward);
+    }
+
+    /// @inheritdoc IRollup
+    function settleSlash(uint256 slashId) external nonReentrant {
+        if (slashId >= slashCount) revert NoSuchSlash(slashId);
+        Slash memory e = _slashes[slashId];
+        if (e.amount == 0) revert SlashSettled(slashId);
+        uint256 before = _currentBefore(e.batchId, e.batchIndex);
+        if (finalizedCount < before) revert SlashNotSettleable(slashId, before);
+        // Swap-and-pop out of the open list.
+        uint256[] storage open = _openSlashes;
+        uint256 last = open[open.length - 1];
+        open[e.openPosition] = last;
+        _slashes[last].openPosition = e.openPosition;
+        open.pop();
+        _slashes[slashId].amount = 0;
+        emit SlashRewardPaid(slashId, e.beneficiary, e.amount);
+        challengeManager.creditReward{value: e.amount}(e.beneficiary);
     }
 
     /// @inheritdoc IRollup
@@ -311,6 +338,17 @@ contract Rollup is IRollup {
     }
 
     /// @inheritdoc IRollup
+    function getSlash(uint256 slashId) external view returns (Slash memory) {
+        if (slashId >= slashCount) revert NoSuchSlash(slashId);
+        return _slashes[slashId];
+    }
+
+    /// @inheritdoc IRollup
+    function openSlashes() external view returns (uint256[] memory) {
+        return _openSlashes;
+    }
+
+    /// @inheritdoc IRollup
     function lastPostedIndexPlusOne(address poster) external view returns (uint64) {
         return _lastPosted[poster].indexPlusOne;
     }
@@ -330,16 +368,56 @@ contract Rollup is IRollup {
         LastPosted memory last = _lastPosted[staker];
         if (last.indexPlusOne == 0) return 0;
         uint256 index = last.indexPlusOne - 1;
+        if (index < batchCount && _batches[index].id == last.id) return last.indexPlusOne;
+        return _currentBefore(last.id, index);
+    }
+
+    /// @dev The number of current batches with an id below `id`, for a batch `id` once appended
+    ///      at `index`: ids grow with the index along the current chain (removal cuts a suffix,
+    ///      appends get fresh ids), so they are a prefix of it, found by a binary search below
+    ///      `min(index, batchCount)` in O(log n) reads.
+    function _currentBefore(uint64 id, uint256 index) private view returns (uint256) {
         uint256 count = batchCount;
-        if (index < count && _batches[index].id == last.id) return last.indexPlusOne;
         uint256 lo = 0;
         uint256 hi = index < count ? index : count;
         while (lo < hi) {
             uint256 mid = (lo + hi) / 2;
-            if (_batches[mid].id < last.id) lo = mid + 1;
+            if (_batches[mid].id < id) lo = mid + 1;
             else hi = mid;
         }
         return lo;
+    }
+
+    /// @dev Every pending reward for a batch built on batch `id` goes to `beneficiary`, who removes
+    ///      it: that batch was judged against a wrong pre-state, and a shill that removed a decoy
+    ///      on top of a fraud must not keep the reward of whoever proves the fraud itself wrong.
+    ///      Batches built on `id` are exactly those with a larger id (`id` is still current). The
+    ///      loop is over unpaid rewards only, each of which cost somebody a whole stake.
+    function _reassignSlashes(uint64 id, address beneficiary) private {
+        uint256[] storage open = _openSlashes;
+        uint256 n = open.length;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 slashId = open[i];
+            Slash storage e = _slashes[slashId];
+            if (e.batchId > id && e.beneficiary != beneficiary) {
+                e.beneficiary = beneficiary;
+                emit SlashReassigned(slashId, beneficiary);
+            }
+        }
+    }
+
+    function _escrowSlash(address poster, uint256 index, uint64 id, address beneficiary, uint256 reward) private {
+        uint256 slashId = slashCount++;
+        // forge-lint: disable-next-item(unsafe-typecast)
+        _slashes[slashId] = Slash({
+            batchId: id,
+            batchIndex: uint64(index),
+            openPosition: uint64(_openSlashes.length),
+            beneficiary: beneficiary,
+            amount: reward
+        });
+        _openSlashes.push(slashId);
+        emit SlashEscrowed(slashId, poster, index, id, beneficiary, reward);
     }
 
     /// @dev Checks who may append, that the batch is meant for the current tip (index and

@@ -113,7 +113,7 @@ contract ChallengeManagerTest is GameHelpers {
         vm.expectEmit(address(manager));
         emit IChallengeManager.GameStarted(0, 0, watcher, 1, sequencer, STEPS, bytes32(0), POST, deadline);
         vm.prank(watcher);
-        uint256 gameId = manager.challenge{value: CHALLENGE_BOND}(0);
+        uint256 gameId = manager.challenge{value: CHALLENGE_BOND}(0, sequencer);
 
         assertEq(gameId, 0);
         assertEq(manager.gameCount(), 1);
@@ -171,11 +171,11 @@ contract ChallengeManagerTest is GameHelpers {
         vm.deal(watcher, 10 ether);
         vm.startPrank(watcher);
         vm.expectRevert(abi.encodeWithSelector(IChallengeManager.WrongBond.selector, 0, CHALLENGE_BOND));
-        manager.challenge(0);
+        manager.challenge(0, sequencer);
         vm.expectRevert(
             abi.encodeWithSelector(IChallengeManager.WrongBond.selector, CHALLENGE_BOND + 1, CHALLENGE_BOND)
         );
-        manager.challenge{value: CHALLENGE_BOND + 1}(0);
+        manager.challenge{value: CHALLENGE_BOND + 1}(0, sequencer);
         vm.stopPrank();
     }
 
@@ -183,7 +183,7 @@ contract ChallengeManagerTest is GameHelpers {
         vm.deal(watcher, CHALLENGE_BOND);
         vm.prank(watcher);
         vm.expectRevert(abi.encodeWithSelector(IChallengeManager.NoSuchBatch.selector, 1));
-        manager.challenge{value: CHALLENGE_BOND}(1);
+        manager.challenge{value: CHALLENGE_BOND}(1, sequencer);
     }
 
     function test_challenge_periodOver_reverts() public {
@@ -194,7 +194,7 @@ contract ChallengeManagerTest is GameHelpers {
         vm.deal(watcher2, CHALLENGE_BOND);
         vm.prank(watcher2);
         vm.expectRevert(abi.encodeWithSelector(IChallengeManager.ChallengePeriodOver.selector, 0, end));
-        manager.challenge{value: CHALLENGE_BOND}(0);
+        manager.challenge{value: CHALLENGE_BOND}(0, sequencer);
     }
 
     function test_challenge_finalBatch_reverts() public {
@@ -206,7 +206,7 @@ contract ChallengeManagerTest is GameHelpers {
                 IChallengeManager.ChallengePeriodOver.selector, 0, rollup.getBatch(0).timestamp + CHALLENGE_PERIOD
             )
         );
-        manager.challenge{value: CHALLENGE_BOND}(0);
+        manager.challenge{value: CHALLENGE_BOND}(0, sequencer);
     }
 
     // ------------------------------------------------------------------ dissect
@@ -298,6 +298,8 @@ contract ChallengeManagerTest is GameHelpers {
         uint256 stale = challengeAs(watcher2, 0);
         uint256 winner = challengeAs(watcher, 0);
         narrowTo(winner, claimsMem(), 3);
+        // The win comes after the defence window, so it removes the batch at once.
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
         vm.prank(watcher);
         manager.proveStep(winner, mockWitness(keccak256("true root 4")));
         assertTrue(manager.isStale(stale));
@@ -396,19 +398,27 @@ contract ChallengeManagerTest is GameHelpers {
         narrowTo(gameId, claimsMem(), 6);
         uint256 burnBefore = BURN.balance;
         bytes32 truth = keccak256("true root after step 6");
+        // The defence window after the challenge has passed: the poster's loss removes the batch.
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
 
         vm.expectEmit(address(manager));
         emit IChallengeManager.StepProven(gameId, 6, truth, claims[7]);
-        vm.expectEmit(address(rollup));
-        emit IRollup.BatchesRemoved(0, 1, 0);
-        vm.expectEmit(address(rollup));
-        emit IRollup.StakeSlashed(sequencer, watcher, REQUIRED_STAKE, REQUIRED_STAKE / 2, REQUIRED_STAKE / 2);
         vm.expectEmit(address(manager));
-        emit IChallengeManager.Credited(watcher, CHALLENGE_BOND + REQUIRED_STAKE / 2);
+        emit IChallengeManager.Credited(watcher, CHALLENGE_BOND);
+        vm.expectEmit(address(manager));
+        emit IChallengeManager.DefenderOut(0, 1, sequencer, watcher, 0);
         vm.expectEmit(address(manager));
         emit IChallengeManager.GameEnded(
             gameId, IChallengeManager.Status.ChallengerWon, IChallengeManager.Reason.StepProven, watcher
         );
+        vm.expectEmit(address(manager));
+        emit IChallengeManager.DefeatedBatchRemoved(0, 1, watcher);
+        vm.expectEmit(address(rollup));
+        emit IRollup.BatchesRemoved(0, 1, 0);
+        vm.expectEmit(address(rollup));
+        emit IRollup.StakeSlashed(sequencer, watcher, REQUIRED_STAKE, REQUIRED_STAKE / 2, REQUIRED_STAKE / 2);
+        vm.expectEmit(address(rollup));
+        emit IRollup.SlashEscrowed(0, sequencer, 0, 1, watcher, REQUIRED_STAKE / 2);
         vm.prank(watcher);
         manager.proveStep(gameId, mockWitness(truth));
 
@@ -417,10 +427,28 @@ contract ChallengeManagerTest is GameHelpers {
         assertEq(rollup.nextInboxStart(), 0);
         assertEq(rollup.stakes(sequencer), 0);
         assertEq(manager.openGames(1), 0);
+        // The bond comes back at once; the reward is escrowed in the Rollup, the rest burned.
+        assertEq(manager.credits(watcher), CHALLENGE_BOND);
+        assertEq(address(manager).balance, CHALLENGE_BOND);
+        assertEq(BURN.balance - burnBefore, REQUIRED_STAKE / 2);
+        assertEq(address(rollup).balance, REQUIRED_STAKE / 2);
+        assertEq(rollup.slashCount(), 1);
+        assertEq(rollup.openSlashes().length, 1);
+
+        // Nothing precedes batch 0, so the reward can be settled right away (by anyone).
+        vm.expectEmit(address(rollup));
+        emit IRollup.SlashRewardPaid(0, watcher, REQUIRED_STAKE / 2);
+        vm.expectEmit(address(manager));
+        emit IChallengeManager.Credited(watcher, REQUIRED_STAKE / 2);
+        vm.prank(carol);
+        rollup.settleSlash(0);
+        assertEq(rollup.getSlash(0).amount, 0);
+        assertEq(rollup.openSlashes().length, 0);
         assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
         assertEq(address(manager).balance, CHALLENGE_BOND + REQUIRED_STAKE / 2);
-        assertEq(BURN.balance - burnBefore, REQUIRED_STAKE / 2);
         assertEq(address(rollup).balance, 0);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.SlashSettled.selector, 0));
+        rollup.settleSlash(0);
 
         vm.expectEmit(address(manager));
         emit IChallengeManager.Withdrawn(watcher, CHALLENGE_BOND + REQUIRED_STAKE / 2);
@@ -576,6 +604,8 @@ contract ChallengeManagerTest is GameHelpers {
         vm.prank(carol); // anyone
         manager.timeout(gameId);
         assertEq(rollup.batchCount(), 0);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND);
+        rollup.settleSlash(0);
         assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
     }
 
@@ -699,6 +729,7 @@ contract ChallengeManagerTest is GameHelpers {
         uint256 gameId = w.challenge{value: CHALLENGE_BOND}(0);
         vm.warp(block.timestamp + MOVE_TIMEOUT + 1);
         manager.timeout(gameId);
+        rollup.settleSlash(0);
         // The nested withdraw reverts, so the whole payout reverts.
         vm.expectRevert(IChallengeManager.TransferFailed.selector);
         w.withdraw();
@@ -709,7 +740,7 @@ contract ChallengeManagerTest is GameHelpers {
         RejectingReceiver r = new RejectingReceiver();
         vm.deal(address(r), CHALLENGE_BOND);
         vm.prank(address(r));
-        uint256 gameId = manager.challenge{value: CHALLENGE_BOND}(0);
+        uint256 gameId = manager.challenge{value: CHALLENGE_BOND}(0, sequencer);
         vm.warp(block.timestamp + MOVE_TIMEOUT + 1);
         // A challenger that rejects ETH still wins: payouts are pulled, never pushed.
         manager.timeout(gameId);
@@ -718,12 +749,13 @@ contract ChallengeManagerTest is GameHelpers {
         manager.withdraw();
     }
 
-    function test_receive_notRollup_reverts() public {
+    function test_creditReward_notRollup_reverts() public {
         vm.deal(alice, 1 ether);
         vm.prank(alice);
-        (bool ok, bytes memory ret) = address(manager).call{value: 1 ether}("");
-        assertFalse(ok);
-        assertEq(ret, abi.encodeWithSelector(IChallengeManager.NotRollup.selector));
+        vm.expectRevert(IChallengeManager.NotRollup.selector);
+        manager.creditReward{value: 1 ether}(alice);
+        assertEq(manager.credits(alice), 0);
+        assertEq(address(manager).balance, 0);
     }
 
     function test_getGame_noSuchGame_reverts() public {
@@ -842,17 +874,24 @@ contract ChallengeManagerTest is GameHelpers {
         narrowTo(lost, claimsMem(), 0);
         vm.prank(watcher2);
         manager.proveStep(lost, mockWitness(claims[1]));
-        // Game 1: watcher wins (bond back + 50 % of the 10 ETH stake; 5 ETH burned).
+        // Game 1: watcher wins after the defence window (bond back at once, 50 % of the 10 ETH
+        // stake escrowed until settled; 5 ETH burned).
         uint256 won = challengeAs(watcher, 0);
         narrowTo(won, claimsMem(), 7);
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
         vm.prank(watcher);
         manager.proveStep(won, mockWitness(bytes32(uint256(123))));
 
         assertEq(manager.credits(sequencer), 1 ether);
-        assertEq(manager.credits(watcher), 6 ether);
+        assertEq(manager.credits(watcher), 1 ether);
         assertEq(manager.credits(watcher2), 0);
-        assertEq(address(manager).balance, 7 ether);
+        assertEq(address(manager).balance, 2 ether);
         assertEq(BURN.balance - burn0, 5 ether);
+        assertEq(address(rollup).balance, 5 ether);
+
+        rollup.settleSlash(0);
+        assertEq(manager.credits(watcher), 6 ether);
+        assertEq(address(manager).balance, 7 ether);
         assertEq(address(rollup).balance, 0);
 
         uint256 seqBefore = sequencer.balance;
@@ -878,12 +917,17 @@ contract ChallengeManagerTest is GameHelpers {
         appendSimple(keccak256("bad"));
         uint256 burn0 = BURN.balance;
         uint256 gameId = challengeAs(watcher, 0);
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
         vm.prank(watcher);
         manager.proveStep(gameId, mockWitness(keccak256("good")));
         uint256 stake_ = 1 ether + 1;
         uint256 reward = stake_ * 3333 / 10_000;
-        assertEq(manager.credits(watcher), CHALLENGE_BOND + reward);
+        assertEq(rollup.getSlash(0).amount, reward);
+        assertEq(address(rollup).balance, reward);
         assertEq(BURN.balance - burn0, 1 ether + 1 - reward);
+        rollup.settleSlash(0);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND + reward);
+        assertEq(address(rollup).balance, 0);
     }
 
     /// @dev A colluding challenger plays badly and loses; an honest one still wins and the
@@ -899,12 +943,14 @@ contract ChallengeManagerTest is GameHelpers {
         assertEq(uint8(game(bad).status), uint8(IChallengeManager.Status.AsserterWon));
         // The batch still cannot finalize: the honest game is open.
         vm.warp(block.timestamp + CHALLENGE_PERIOD);
-        vm.expectRevert(abi.encodeWithSelector(IRollup.OpenGames.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IRollup.DisputeOpen.selector, 0));
         rollup.finalizeBatches(0);
         // ... and the honest challenger wins it: the asserter never answered it.
         assertEq(uint8(game(honest).status), uint8(IChallengeManager.Status.AsserterTurn));
         manager.timeout(honest);
         assertEq(rollup.batchCount(), 0);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND);
+        rollup.settleSlash(0);
         assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
         assertEq(manager.credits(sequencer), CHALLENGE_BOND); // the colluder's bond, at best
     }
@@ -931,6 +977,8 @@ contract ChallengeManagerTest is GameHelpers {
         manager.proveStep(honest, mockWitness(truth[7]));
         assertEq(uint8(game(honest).status), uint8(IChallengeManager.Status.ChallengerWon));
         assertEq(rollup.batchCount(), 0);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND);
+        rollup.settleSlash(0);
         assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
         assertEq(manager.credits(sequencer), CHALLENGE_BOND);
         assertEq(manager.credits(colluder), 0);
@@ -950,15 +998,23 @@ contract ChallengeManagerTest is GameHelpers {
         vm.prank(watcher);
         manager.proveStep(honest, mockWitness(truth[7]));
         assertEq(uint8(game(honest).status), uint8(IChallengeManager.Status.ChallengerWon));
-        assertEq(rollup.batchCount(), 0);
+        // The poster is out, but the defence window after the challenges is still open: the
+        // batch stays, and the colluder's game against the poster is already void.
+        assertEq(rollup.batchCount(), 1);
+        assertEq(manager.openGames(1), 0);
+        assertTrue(manager.isStale(bad));
         vm.prank(colluder);
-        vm.expectRevert(IChallengeManager.BatchRemoved.selector);
+        vm.expectRevert(abi.encodeWithSelector(IChallengeManager.DefenderEliminated.selector, sequencer));
         manager.select(bad, 0);
         vm.warp(block.timestamp + MOVE_TIMEOUT + 1);
+        manager.removeDefeated(0);
+        assertEq(rollup.batchCount(), 0);
         vm.expectRevert(IChallengeManager.BatchRemoved.selector);
         manager.timeout(bad);
         manager.cancelStale(bad);
         assertEq(manager.credits(colluder), CHALLENGE_BOND);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND);
+        rollup.settleSlash(0);
         assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
         assertEq(manager.credits(sequencer), 0);
     }
@@ -1016,11 +1072,21 @@ contract ChallengeManagerTest is GameHelpers {
         appendAs(alice, dummyRecords(1), 2, keccak256("alice bad"));
         uint256 gameId = challengeAs(watcher, 1);
         assertEq(game(gameId).asserter, alice);
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
         vm.prank(watcher);
         manager.proveStep(gameId, mockWitness(keccak256("truth")));
         assertEq(rollup.stakes(alice), 0);
         assertEq(rollup.stakes(sequencer), REQUIRED_STAKE);
         assertEq(rollup.batchCount(), 1);
+        // Alice's slashed reward waits until batch 0, before hers, is final.
+        assertEq(rollup.getSlash(0).batchIndex, 1);
+        assertEq(rollup.getSlash(0).beneficiary, watcher);
+        vm.expectRevert(abi.encodeWithSelector(IRollup.SlashNotSettleable.selector, 0, 1));
+        rollup.settleSlash(0);
+        finalizeAll();
+        assertTrue(rollup.isFinal(0));
+        rollup.settleSlash(0);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
     }
 
     /// @dev A game that outlives the challenge period still blocks finality until it ends.
@@ -1031,7 +1097,7 @@ contract ChallengeManagerTest is GameHelpers {
         dissectWith(gameId, claimsMem());
         vm.warp(block.timestamp + MOVE_TIMEOUT);
         selectToward(gameId, 1);
-        vm.expectRevert(abi.encodeWithSelector(IRollup.OpenGames.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IRollup.DisputeOpen.selector, 0));
         rollup.finalizeBatches(0);
         dissectWith(gameId, claimsMem());
         vm.warp(block.timestamp + MOVE_TIMEOUT + 1);
@@ -1140,13 +1206,19 @@ contract ChallengeManagerVectorTest is GameHelpers {
         assertEq(g.rootLo, b.roots[d - 1]);
         assertEq(g.rootHi, lie[d]);
         uint256 burn0 = BURN.balance;
+        // Past the defence window after the challenge, so the win removes the batch at once.
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
         vm.prank(watcher);
         manager.proveStep(gameId, b.witnesses[d - 1]);
         assertEq(uint8(game(gameId).status), uint8(IChallengeManager.Status.ChallengerWon));
         assertEq(rollup.batchCount(), index);
         assertEq(rollup.nextInboxStart(), rewoundTo);
-        assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND);
         assertEq(BURN.balance - burn0, REQUIRED_STAKE / 2);
+        // The reward is paid once the batches before the removed one are final.
+        finalizeAll();
+        rollup.settleSlash(0);
+        assertEq(manager.credits(watcher), CHALLENGE_BOND + REQUIRED_STAKE / 2);
     }
 
     function test_proveStep_vectorDishonestEveryStep_succeeds() public {

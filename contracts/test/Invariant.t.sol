@@ -50,6 +50,7 @@ contract BridgeHandler is Test {
     uint256 public calls;
     uint256 public paidCount;
     uint256 public removals;
+    uint256 public settledSlashes;
     uint256 public finalizations;
     uint256 public rejectedOverdrafts;
     uint256 public staleRefused;
@@ -259,11 +260,14 @@ contract BridgeHandler is Test {
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp >= rollup.challengeDeadline(index)) return;
         uint256 bond = rollup.challengeBond();
+        address poster = rollup.getBatch(index).poster;
         vm.deal(challenger, challenger.balance + bond);
         vm.prank(challenger);
-        uint256 gameId = manager.challenge{value: bond}(index);
+        uint256 gameId = manager.challenge{value: bond}(index, poster);
         IChallengeManager.Game memory g = manager.getGame(gameId);
         if (g.status == IChallengeManager.Status.ChallengerTurn) {
+            // Win once the defence window after the challenge has passed, so the batch goes now.
+            vm.warp(block.timestamp + rollup.moveTimeout());
             vm.prank(challenger);
             manager.proveStep(gameId, abi.encode(false, ~g.rootHi));
         } else {
@@ -273,6 +277,32 @@ contract BridgeHandler is Test {
         require(rollup.batchCount() == index, "not removed");
         nextWithdrawalIndex = _withdrawalsBefore[index];
         ++removals;
+    }
+
+    /// @dev Anyone settles an escrowed slashing reward: it is credited to the challenger once
+    ///      every current batch before the removed one is final, and refused before.
+    function settleSlash(uint256 seed) external {
+        ++calls;
+        uint256[] memory open = rollup.openSlashes();
+        if (open.length == 0) return;
+        uint256 slashId = open[seed % open.length];
+        IRollup.Slash memory e = rollup.getSlash(slashId);
+        // The number of current batches below the removed one (ids grow along the chain).
+        uint256 count = rollup.batchCount();
+        uint256 before;
+        while (before < count && before < e.batchIndex && rollup.getBatch(before).id < e.batchId) {
+            ++before;
+        }
+        if (rollup.finalizedCount() < before) {
+            vm.expectRevert(abi.encodeWithSelector(IRollup.SlashNotSettleable.selector, slashId, before));
+            rollup.settleSlash(slashId);
+            return;
+        }
+        uint256 credited = manager.credits(e.beneficiary);
+        rollup.settleSlash(slashId);
+        assertEq(manager.credits(e.beneficiary), credited + e.amount);
+        assertEq(rollup.getSlash(slashId).amount, 0);
+        ++settledSlashes;
     }
 
     function withdrawCredits(bool asSequencer) external {
@@ -327,13 +357,18 @@ contract InvariantTest is KeelTestBase {
         }
     }
 
-    /// @dev The rollup holds exactly the stakes, and the manager exactly the unwithdrawn credits
-    ///      (every game is resolved within one handler call).
+    /// @dev The rollup holds exactly the stakes and the escrowed slashing rewards, and the manager
+    ///      exactly the unwithdrawn credits (every game is resolved within one handler call).
     /// forge-config: default.invariant.runs = 128
     /// forge-config: default.invariant.depth = 64
     /// forge-config: default.invariant.fail-on-revert = true
     function invariant_stakesAndCreditsBacked() public view {
-        assertEq(address(rollup).balance, rollup.stakes(sequencer));
+        uint256[] memory open = rollup.openSlashes();
+        uint256 escrowed;
+        for (uint256 i; i < open.length; ++i) {
+            escrowed += rollup.getSlash(open[i]).amount;
+        }
+        assertEq(address(rollup).balance, rollup.stakes(sequencer) + escrowed);
         assertEq(address(manager).balance, manager.credits(sequencer) + manager.credits(handler.challenger()));
         assertLe(rollup.finalizedCount(), rollup.batchCount());
     }
@@ -344,6 +379,7 @@ contract InvariantTest is KeelTestBase {
         emit log_named_uint("withdrawals paid", handler.paidCount());
         emit log_named_uint("overdrafts refused", handler.rejectedOverdrafts());
         emit log_named_uint("removals", handler.removals());
+        emit log_named_uint("slash rewards settled", handler.settledSlashes());
         emit log_named_uint("finalizations", handler.finalizations());
         emit log_named_uint("stale appends refused", handler.staleRefused());
         emit log_named_uint("held payouts claimed", handler.claims());

@@ -650,8 +650,9 @@ contract RollupTest is KeelTestBase {
         appendSimple(r2);
         bytes memory records = dummyRecords(1);
         // The sequencer loses a game on batch 1 (a one-step batch: the watcher proves the step
-        // right away): batches 1 and 2 go.
+        // right away, once the defence window after its challenge has passed): batches 1 and 2 go.
         uint256 gameId = challengeAs(watcher, 1);
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
         vm.prank(watcher);
         manager.proveStep(gameId, mockWitness(keccak256("truth")));
         assertEq(rollup.batchCount(), 1);
@@ -749,10 +750,16 @@ contract RollupTest is KeelTestBase {
         vm.expectRevert(abi.encodeWithSelector(IRollup.UnexpectedPreStateRoot.selector, r0, alicePost));
         rollup.appendBatch(bobRecords, 0, bobPost, 2, r0);
 
-        // Bob disputes Alice's batch (wrong, say) and wins; the tip is (1, r0) again.
+        // Bob disputes Alice's batch (wrong, say) and wins; nobody else defends it, so once the
+        // defence window after his challenge has passed it goes and the tip is (1, r0) again.
         uint256 gameId = challengeAs(bob, 1);
         vm.prank(bob);
         manager.proveStep(gameId, mockWitness(keccak256("truth")));
+        assertEq(rollup.batchCount(), 2);
+        assertTrue(manager.getDefence(2).posterEliminated);
+        assertEq(manager.getDefence(2).posterBeatenBy, bob);
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
+        manager.removeDefeated(1);
         assertEq(rollup.batchCount(), 1);
         assertEq(rollup.stakes(alice), 0);
         vm.prank(bob, bob);
@@ -821,7 +828,7 @@ contract RollupTest is KeelTestBase {
         appendSimple(bytes32(uint256(1)));
         challengeAs(watcher, 0);
         vm.warp(block.timestamp + CHALLENGE_PERIOD);
-        vm.expectRevert(abi.encodeWithSelector(IRollup.OpenGames.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IRollup.DisputeOpen.selector, 0));
         rollup.finalizeBatches(0);
     }
 
@@ -860,13 +867,17 @@ contract RollupTest is KeelTestBase {
         emit IRollup.BatchesRemoved(1, 3, 1);
         vm.expectEmit(address(rollup));
         emit IRollup.StakeSlashed(sequencer, watcher, REQUIRED_STAKE, REQUIRED_STAKE / 2, REQUIRED_STAKE / 2);
+        vm.expectEmit(address(rollup));
+        emit IRollup.SlashEscrowed(0, sequencer, 1, 2, watcher, REQUIRED_STAKE / 2);
         vm.prank(address(manager));
-        uint256 reward = rollup.rejectBatch(1, 2, watcher);
+        rollup.rejectBatch(1, 2, watcher);
 
-        assertEq(reward, REQUIRED_STAKE / 2);
-        assertEq(address(manager).balance, REQUIRED_STAKE / 2);
+        // The burn share goes at once; the reward is escrowed here until batch 0 is final.
         assertEq(BURN.balance - burnBefore, REQUIRED_STAKE / 2);
-        assertEq(address(rollup).balance, 0);
+        assertEq(address(rollup).balance, REQUIRED_STAKE / 2);
+        assertEq(rollup.slashCount(), 1);
+        assertEq(rollup.getSlash(0).amount, REQUIRED_STAKE / 2);
+        assertEq(rollup.getSlash(0).beneficiary, watcher);
         assertEq(rollup.stakes(sequencer), 0);
         assertEq(rollup.batchCount(), 1);
         assertEq(rollup.nextInboxStart(), 1);

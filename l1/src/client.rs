@@ -101,6 +101,54 @@ pub enum GameStatus {
     Cancelled,
 }
 
+/// The defence of one batch as L1 has it (`IChallengeManager.Defence`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefenceInfo {
+    /// When its latest game started (zero: none).
+    pub last_challenge: u64,
+    /// Bonded defenders still standing.
+    pub bonded_defenders: u32,
+    /// Whether the poster lost a game on it.
+    pub poster_eliminated: bool,
+    /// Who beat the poster (zero if nobody).
+    pub poster_beaten_by: Address,
+}
+
+impl DefenceInfo {
+    /// How many defenders (the poster included) still stand.
+    pub fn standing(&self) -> u32 {
+        self.bonded_defenders + u32::from(!self.poster_eliminated)
+    }
+}
+
+/// Where one party stands in a batch's defence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefenderStatus {
+    /// Not a bonded defender (the poster has no record either).
+    None,
+    /// Bonded and standing.
+    Active,
+    /// Lost a game: out.
+    Eliminated,
+    /// Took its bond back.
+    Released,
+}
+
+/// An escrowed slashing reward (`IRollup.Slash`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlashInfo {
+    /// Its id.
+    pub id: u64,
+    /// Who gets it.
+    pub beneficiary: Address,
+    /// The removed batch's id.
+    pub batch_id: u64,
+    /// The removed batch's index.
+    pub batch_index: u64,
+    /// Wei.
+    pub amount: U256,
+}
+
 /// A game's state as L1 has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GameInfo {
@@ -110,7 +158,7 @@ pub struct GameInfo {
     pub batch_index: u64,
     /// The challenged batch's unique id.
     pub batch_id: u64,
-    /// The batch's poster.
+    /// The defender this game is against: the batch's poster or a bonded defender.
     pub asserter: Address,
     /// Who challenged.
     pub challenger: Address,
@@ -1019,14 +1067,105 @@ impl L1Client {
 
     // --- ChallengeManager ---
 
-    /// Challenge batch `batch_index`, posting the bond; returns the game id.
-    pub async fn challenge(&self, batch_index: u64) -> Result<u64, L1Error> {
+    /// Challenge `defender` (the poster or a bonded defender) of batch `batch_index`, posting
+    /// the bond; returns the game id.
+    pub async fn challenge(&self, batch_index: u64, defender: Address) -> Result<u64, L1Error> {
         let _sending = self.sending.lock().await;
         let bond = self.manager.challengeBond().call().await?;
-        let receipt =
-            self.send_call(self.manager.challenge(U256::from(batch_index)).value(bond)).await?;
+        let receipt = self
+            .send_call(self.manager.challenge(U256::from(batch_index), defender).value(bond))
+            .await?;
         let e: ChallengeManager::GameStarted = event(&receipt)?;
         to_u64(e.gameId, "game id")
+    }
+
+    /// Bond to defend batch `batch_index` (this account then answers the games against it).
+    pub async fn defend(&self, batch_index: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
+        let bond = self.manager.challengeBond().call().await?;
+        self.send_call(self.manager.defend(U256::from(batch_index)).value(bond)).await
+    }
+
+    /// Remove batch `batch_index` once every defender of it lost and its defence window passed.
+    pub async fn remove_defeated(&self, batch_index: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
+        self.send_call(self.manager.removeDefeated(U256::from(batch_index))).await
+    }
+
+    /// Take back this account's defence bond of the batch with id `batch_id` (final or removed).
+    pub async fn release_defence(&self, batch_id: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
+        self.send_call(self.manager.releaseDefence(batch_id)).await
+    }
+
+    /// The defence of the batch with id `batch_id`.
+    pub async fn defence(&self, batch_id: u64) -> Result<DefenceInfo, L1Error> {
+        let d = self.manager.getDefence(batch_id).call().await?;
+        Ok(DefenceInfo {
+            last_challenge: d.lastChallenge,
+            bonded_defenders: d.bondedDefenders,
+            poster_eliminated: d.posterEliminated,
+            poster_beaten_by: d.posterBeatenBy,
+        })
+    }
+
+    /// Where `who` stands in the defence of the batch with id `batch_id`.
+    pub async fn defender_status(
+        &self,
+        batch_id: u64,
+        who: Address,
+    ) -> Result<DefenderStatus, L1Error> {
+        // The ABI carries enums as uint8: None, Active, Eliminated, Released.
+        Ok(match self.manager.defenderStatus(batch_id, who).call().await? {
+            0 => DefenderStatus::None,
+            1 => DefenderStatus::Active,
+            2 => DefenderStatus::Eliminated,
+            _ => DefenderStatus::Released,
+        })
+    }
+
+    /// The bonded defenders that joined the batch with id `batch_id`, in join order, from the
+    /// ChallengeManager's `DefenderJoined` events since `from_block`.
+    pub async fn bonded_defenders(
+        &self,
+        batch_id: u64,
+        from_block: u64,
+    ) -> Result<Vec<Address>, L1Error> {
+        let filter = Filter::new()
+            .address(self.deployment.challenge_manager)
+            .event_signature(ChallengeManager::DefenderJoined::SIGNATURE_HASH)
+            .topic2(U256::from(batch_id))
+            .from_block(from_block);
+        let mut out = Vec::new();
+        for log in self.provider.get_logs(&filter).await? {
+            let e = log
+                .log_decode::<ChallengeManager::DefenderJoined>()
+                .map_err(|e| L1Error::Decode(format!("DefenderJoined: {e}")))?;
+            out.push(e.inner.data.defender);
+        }
+        Ok(out)
+    }
+
+    /// Pay escrowed slashing reward `slash_id` to its beneficiary (credited in the manager).
+    pub async fn settle_slash(&self, slash_id: u64) -> Result<TransactionReceipt, L1Error> {
+        let _sending = self.sending.lock().await;
+        self.send_call(self.rollup.settleSlash(U256::from(slash_id))).await
+    }
+
+    /// The unpaid slashing rewards: (id, beneficiary, removed batch id, removed batch index).
+    pub async fn open_slashes(&self) -> Result<Vec<SlashInfo>, L1Error> {
+        let mut out = Vec::new();
+        for id in self.rollup.openSlashes().call().await? {
+            let s = self.rollup.getSlash(id).call().await?;
+            out.push(SlashInfo {
+                id: to_u64(id, "slash id")?,
+                beneficiary: s.beneficiary,
+                batch_id: s.batchId,
+                batch_index: s.batchIndex,
+                amount: s.amount,
+            });
+        }
+        Ok(out)
     }
 
     /// As the asserter: post the interior roots of the current range.
@@ -1061,7 +1200,13 @@ impl L1Client {
         self.send_call(self.manager.timeout(U256::from(game))).await
     }
 
-    /// Close a game whose batch was removed by another game (bond returned).
+    /// Whether game `game` can no longer be played: its batch was removed or its defender lost
+    /// another game (close it with [`Self::cancel_stale`]).
+    pub async fn is_stale(&self, game: u64) -> Result<bool, L1Error> {
+        Ok(self.manager.isStale(U256::from(game)).call().await?)
+    }
+
+    /// Close a game whose batch was removed or whose defender was eliminated (bond returned).
     pub async fn cancel_stale(&self, game: u64) -> Result<TransactionReceipt, L1Error> {
         let _sending = self.sending.lock().await;
         self.send_call(self.manager.cancelStale(U256::from(game))).await

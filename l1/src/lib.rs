@@ -17,6 +17,9 @@ pub mod devnode;
 mod error;
 pub mod fault_guard;
 
-pub use client::{GameInfo, GameStatus, L1Client, PostedBatch, PostedInboxEntry};
+pub use client::{
+    DefenceInfo, DefenderStatus, GameInfo, GameStatus, L1Client, PostedBatch, PostedInboxEntry,
+    SlashInfo,
+};
 pub use deploy::{deploy, Deployment, RollupParams};
 pub use error::L1Error;

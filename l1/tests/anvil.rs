@@ -165,7 +165,8 @@ async fn a_wrong_root_loses_its_game_and_the_batch_is_removed() {
     net.sequencer.append_batch(&records, 1, claimed(n), 0, B256::ZERO).await.expect("append");
 
     let stake_before = net.sequencer.stake_of(net.sequencer.account()).await.expect("rpc");
-    let game = net.challenger.challenge(0).await.expect("challenge");
+    let poster = net.sequencer.account();
+    let game = net.challenger.challenge(0, poster).await.expect("challenge");
     let degree = net.deployment.params.degree;
     let tx_tree = TxTree::new(&records);
     loop {
@@ -208,12 +209,24 @@ async fn a_wrong_root_loses_its_game_and_the_batch_is_removed() {
     }
     let g = net.challenger.game(game).await.expect("rpc");
     assert_eq!(g.status, GameStatus::ChallengerWon);
+    // The poster is out, but the batch stays for the defence window after the challenge, in
+    // which anybody who agrees with it could still bond to defend it.
+    assert_eq!(net.sequencer.batch_count().await.expect("rpc"), 1, "removed inside the window");
+    assert!(net.challenger.remove_defeated(0).await.is_err(), "the window is still open");
+    skip_time(&net.challenger, net.deployment.params.move_timeout_secs).await;
+    net.challenger.remove_defeated(0).await.expect("remove the defeated batch");
     assert_eq!(net.sequencer.batch_count().await.expect("rpc"), 0, "the batch is removed");
     assert_eq!(net.sequencer.next_inbox_start().await.expect("rpc"), 0, "the inbox rewinds");
     assert_eq!(net.sequencer.stake_of(net.sequencer.account()).await.expect("rpc"), U256::ZERO);
     let bond = net.deployment.params.challenge_bond_wei;
     let share =
         stake_before * U256::from(net.deployment.params.challenger_share_bps) / U256::from(10_000);
+    // The reward is escrowed until the batches before the removed one are final (none here).
+    let slashes = net.challenger.open_slashes().await.expect("rpc");
+    assert_eq!(slashes.len(), 1);
+    assert_eq!((slashes[0].beneficiary, slashes[0].amount), (net.challenger.account(), share));
+    assert_eq!(net.challenger.credits(net.challenger.account()).await.expect("rpc"), bond);
+    net.challenger.settle_slash(slashes[0].id).await.expect("settle");
     assert_eq!(net.challenger.credits(net.challenger.account()).await.expect("rpc"), bond + share);
 }
 

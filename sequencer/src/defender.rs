@@ -110,11 +110,12 @@ impl Defender {
         if game.is_over() || game.asserter != us {
             return Ok(false);
         }
-        // A game on a batch another game removed can no longer be played (its moves revert);
-        // closing it returns the bonds and stops it from counting as open.
-        if !self.l1.is_current(game.batch_index, game.batch_id).await? {
+        // A game on a batch that was removed, or in which we lost our place as a defender
+        // elsewhere, can no longer be played (its moves revert); closing it returns the
+        // challenger's bond.
+        if self.l1.is_stale(id).await? {
             self.l1.cancel_stale(id).await?;
-            tracing::info!(game = id, batch = game.batch_index, "closed a game on a removed batch");
+            tracing::info!(game = id, batch = game.batch_index, "closed a game that is stale");
             return Ok(false);
         }
         match game.status {

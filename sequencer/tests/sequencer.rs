@@ -411,7 +411,7 @@ async fn the_defender_answers_a_game_and_wins_it() {
     );
 
     // A dishonest challenger always picks the last segment and then proves the honest step.
-    let game = l1.challenge(target).await.expect("challenge");
+    let game = l1.challenge(target, net.sequencer_key.address()).await.expect("challenge");
     let tx_tree = TxTree::new(&posted.records);
     let degree = net.deployment.params.degree;
     loop {

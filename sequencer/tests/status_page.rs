@@ -302,7 +302,8 @@ async fn status_page_shows_batches_games_inbox_and_live_feed_in_chromium() {
         })
         .await;
     // An open dispute game against it (the honest defender answers; the challenger then waits).
-    let game = net.user(2).challenge(posted).await.expect("challenge");
+    let poster = net.user(2).batch(posted).await.expect("rpc").poster;
+    let game = net.user(2).challenge(posted, poster).await.expect("challenge");
     // A second deposit, so the inbox figures are not all trivial.
     net.user(3).deposit_eth(net.user(3).account(), U256::from(ETHER)).await.expect("deposit");
 

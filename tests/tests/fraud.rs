@@ -20,15 +20,32 @@ async fn assert_caught(sys: &System, id: u64, batch: u64, step: u64) {
     assert_eq!(g.batch_index, batch);
     assert_eq!((g.lo, g.hi), (step, step + 1), "the game ends at the step where the lie starts");
     let l1 = sys.l1(SEQUENCER);
-    assert_eq!(l1.batch_count().await.expect("rpc"), batch, "the batch and all later removed");
+    // The poster is out and nobody else defends the batch: once the defence window after the
+    // challenge has passed, the verifier removes it.
+    sys.skip_time(sys.params.move_timeout_secs).await;
+    sys.until("the defeated batch is removed", 60, || async {
+        (l1.batch_count().await.ok()? == batch).then_some(())
+    })
+    .await;
     assert_eq!(l1.stake_of(sys.address(SEQUENCER)).await.expect("rpc"), U256::ZERO, "slashed");
     let share = sys.params.required_stake_wei * U256::from(sys.params.challenger_share_bps)
         / U256::from(10_000);
-    assert_eq!(
-        sys.credited_to(sys.address(VERIFIER)).await,
-        sys.params.challenge_bond_wei + share,
-        "the challenger gets its bond back and its share of the stake"
-    );
+    let bond = sys.params.challenge_bond_wei;
+    if batch == 0 {
+        // Nothing before it: the escrowed reward is settled by the verifier at once.
+        sys.until("the challenger is paid", 60, || async {
+            (sys.credited_to(sys.address(VERIFIER)).await == bond + share).then_some(())
+        })
+        .await;
+    } else {
+        // Held until the batches before it are final, for the verifier.
+        let slashes = l1.open_slashes().await.expect("rpc");
+        assert!(
+            slashes.iter().any(|s| s.beneficiary == sys.address(VERIFIER) && s.amount == share),
+            "the reward is escrowed for the challenger: {slashes:?}"
+        );
+        assert_eq!(sys.credited_to(sys.address(VERIFIER)).await, bond, "its bond back");
+    }
 }
 
 /// Batch 0 = a deposit and five transactions (the fifth a withdrawal), batch 1 = one more

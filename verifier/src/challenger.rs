@@ -1,12 +1,15 @@
-//! The challenger: bonds against the first batch whose root the verifier disputes and plays the
-//! game to the end — selects the first segment whose end root differs from its own `R_k`,
-//! proves the last disputed step with a one-step witness, times out an asserter that misses its
-//! deadline — then withdraws what the ChallengeManager credited it.
+//! The challenger: bonds against every defender of the first batch whose root the verifier
+//! disputes — its poster and each party that bonded to defend it — and plays each game to the
+//! end: selects the first segment whose end root differs from its own `R_k`, proves the last
+//! disputed step with a one-step witness, times out a defender that misses its deadline. Once
+//! every defender is out it removes the batch when the defence window has passed
+//! (`removeDefeated`), settles the slashing reward escrowed for it once the batches before are
+//! final, and withdraws what the ChallengeManager credited it.
 //!
 //! It never challenges a batch it agrees with: the only batch it bonds against is the chain's
 //! [`Dispute`](crate::chain::Dispute). Its games are found by scanning the ChallengeManager
 //! (`gameCount`, `getGame`) for games where it is the challenger, so after a restart it picks up
-//! every open game where it left it, and never opens a second game on the same batch.
+//! every open game where it left it, and never opens a second game against the same defender.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -14,8 +17,8 @@ use std::{
     time::Duration,
 };
 
-use keel_core::{dissection::first_disputed_segment, witness::prove_batch_step, U256};
-use keel_l1::{GameInfo, GameStatus, L1Client, L1Error};
+use keel_core::{dissection::first_disputed_segment, witness::prove_batch_step, Address, U256};
+use keel_l1::{DefenderStatus, GameInfo, GameStatus, L1Client, L1Error};
 
 use crate::{
     fault::ChallengerFault,
@@ -56,10 +59,10 @@ pub struct Challenger {
     metrics: Metrics,
     /// Games below this id have been looked at.
     next_game: u64,
-    /// Open games where this verifier is the challenger: id → batch id.
-    watched: BTreeMap<u64, u64>,
-    /// Ended games of this verifier: id → (batch id, result).
-    ended: HashMap<u64, (u64, GameStatus)>,
+    /// Open games where this verifier is the challenger: id → (batch id, defender).
+    watched: BTreeMap<u64, (u64, Address)>,
+    /// Ended games of this verifier: id → (batch id, defender, result).
+    ended: HashMap<u64, (u64, Address, GameStatus)>,
     /// Batch ids it has said it will not challenge (said once, not every round).
     given_up: HashSet<u64>,
     /// Fault injection (tests only): how this challenger cheats.
@@ -118,14 +121,14 @@ impl Challenger {
             let g = self.l1.game(self.next_game).await?;
             if g.challenger == us {
                 if g.is_over() {
-                    self.ended.insert(g.id, (g.batch_id, g.status));
+                    self.ended.insert(g.id, (g.batch_id, g.asserter, g.status));
                 } else {
                     tracing::info!(
                         game = g.id,
                         batch = g.batch_index,
                         "playing an open game of ours"
                     );
-                    self.watched.insert(g.id, g.batch_id);
+                    self.watched.insert(g.id, (g.batch_id, g.asserter));
                 }
             }
             self.next_game += 1;
@@ -158,7 +161,7 @@ impl Challenger {
                 deadline: g.deadline,
             });
         }
-        if let Some(game) = self.maybe_challenge(now).await? {
+        for game in self.maybe_challenge(now).await? {
             let g = self.l1.game(game).await?;
             open.push(GameSummary {
                 id: game,
@@ -170,6 +173,8 @@ impl Challenger {
                 deadline: g.deadline,
             });
         }
+        self.remove_defeated(now).await?;
+        self.settle_rewards(us).await;
         if !self.l1.credits(us).await?.is_zero() {
             self.l1.withdraw_credits().await?;
             tracing::info!("withdrew bonds and rewards credited by the ChallengeManager");
@@ -180,11 +185,14 @@ impl Challenger {
 
     fn finished(&mut self, g: &GameInfo) {
         self.watched.remove(&g.id);
-        self.ended.insert(g.id, (g.batch_id, g.status));
+        self.ended.insert(g.id, (g.batch_id, g.asserter, g.status));
         match g.status {
-            GameStatus::ChallengerWon => {
-                tracing::info!(game = g.id, batch = g.batch_index, "game WON: the batch is removed")
-            }
+            GameStatus::ChallengerWon => tracing::info!(
+                game = g.id,
+                batch = g.batch_index,
+                defender = %g.asserter,
+                "game WON: that defender is out (the batch goes once every defender is)"
+            ),
             GameStatus::AsserterWon => tracing::error!(
                 game = g.id,
                 batch = g.batch_index,
@@ -197,7 +205,8 @@ impl Challenger {
     }
 
     fn publish(&self, open: Vec<GameSummary>) {
-        let count = |s: GameStatus| self.ended.values().filter(|(_, st)| *st == s).count() as u64;
+        let count =
+            |s: GameStatus| self.ended.values().filter(|(_, _, st)| *st == s).count() as u64;
         let view = GamesView {
             won: count(GameStatus::ChallengerWon),
             lost: count(GameStatus::AsserterWon),
@@ -221,9 +230,11 @@ impl Challenger {
                 chain.batches().get(g.batch_index as usize).is_some_and(|b| b.id == g.batch_id);
             (current, chain.dispute().filter(|d| d.id == g.batch_id).cloned())
         };
-        if !current {
-            // Another game removed the batch: the bond comes back. (If this view lags L1, the
-            // call fails its gas estimate and nothing is sent.)
+        if !current
+            || self.l1.defender_status(g.batch_id, g.asserter).await? == DefenderStatus::Eliminated
+        {
+            // Another game removed the batch or eliminated this game's defender: the bond comes
+            // back. (If this view lags L1, the call fails its gas estimate and nothing is sent.)
             if let Err(e) = self.l1.cancel_stale(g.id).await {
                 tracing::debug!(game = g.id, error = %e, "cancelStale not possible yet");
             }
@@ -309,27 +320,21 @@ impl Challenger {
         }
     }
 
-    /// Bond against the disputed batch if no game of ours is open on it, it is not final and its
-    /// challenge period has not ended. Returns the new game.
-    async fn maybe_challenge(&mut self, now: u64) -> Result<Option<u64>, ChallengeError> {
+    /// Bond against every standing defender of the disputed batch that no game of ours is open
+    /// against, while it can be challenged and the batch is not final. Returns the new games.
+    async fn maybe_challenge(&mut self, now: u64) -> Result<Vec<u64>, ChallengeError> {
         if let ChallengerFault::ChallengeAgreed { batch } = self.fault {
             if !self.cheated && batch < self.l1.batch_count().await? {
-                let game = self.l1.challenge(batch).await?;
+                let header = self.l1.batch(batch).await?;
+                let game = self.l1.challenge(batch, header.poster).await?;
                 self.cheated = true;
-                self.watched.insert(game, self.l1.batch(batch).await?.id);
+                self.watched.insert(game, (header.id, header.poster));
                 self.next_game = self.next_game.max(game + 1);
                 tracing::warn!(game, batch, "FAULT: challenged a batch this verifier agrees with");
-                return Ok(Some(game));
+                return Ok(vec![game]);
             }
         }
-        let Some(d) = self.shared.chain.read().dispute().cloned() else { return Ok(None) };
-        if self.watched.values().any(|&b| b == d.id) {
-            return Ok(None);
-        }
-        if self.ended.values().any(|(b, s)| *b == d.id && *s == GameStatus::ChallengerWon) {
-            // Won already: L1 has removed the batch, and the follower will see it next round.
-            return Ok(None);
-        }
+        let Some(d) = self.shared.chain.read().dispute().cloned() else { return Ok(Vec::new()) };
         let give_up = |why: &str, this: &mut Self| {
             if this.given_up.insert(d.id) {
                 tracing::error!(
@@ -339,38 +344,120 @@ impl Challenger {
                 );
             }
         };
-        if self.ended.values().any(|(b, s)| *b == d.id && *s == GameStatus::AsserterWon) {
+        if self.ended.values().any(|(b, _, s)| *b == d.id && *s == GameStatus::AsserterWon) {
             // Losing a game over a root it disputes means this verifier was down past its
             // deadline or disagrees with the on-chain prover; another bond would not help.
             give_up("a game on it was lost already", self);
-            return Ok(None);
+            return Ok(Vec::new());
         }
         if d.is_final {
             give_up("it is final on L1", self);
-            return Ok(None);
-        }
-        let deadline = d.l1_timestamp + self.l1.deployment().params.challenge_period_secs;
-        if now + 1 >= deadline {
-            give_up("its challenge period is over", self);
-            return Ok(None);
+            return Ok(Vec::new());
         }
         // This view may lag L1: bond only if L1's batch at that index is still the one we
         // re-executed, so the bond never lands on a re-posted honest batch.
         let header = self.l1.batch(d.index).await?;
         if header.id != d.id || header.postStateRoot != d.claimed_root {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let game = self.l1.challenge(d.index).await?;
-        self.metrics.challenges.inc();
-        self.watched.insert(game, d.id);
-        self.next_game = self.next_game.max(game + 1);
-        tracing::warn!(
-            game,
-            batch = d.index,
-            claimed = %d.claimed_root,
-            computed = %d.computed_root,
-            "challenged the batch"
-        );
-        Ok(Some(game))
+        let from_block = self
+            .shared
+            .chain
+            .read()
+            .batches()
+            .get(d.index as usize)
+            .filter(|b| b.id == d.id)
+            .map_or(0, |b| b.l1_block);
+        let defence = self.l1.defence(d.id).await?;
+        let mut targets = Vec::new();
+        let period_end = d.l1_timestamp + self.l1.deployment().params.challenge_period_secs;
+        if !defence.poster_eliminated {
+            if now + 1 >= period_end {
+                give_up("its challenge period is over", self);
+            } else {
+                targets.push(header.poster);
+            }
+        }
+        for defender in self.l1.bonded_defenders(d.id, from_block).await? {
+            if self.l1.defender_status(d.id, defender).await? == DefenderStatus::Active {
+                targets.push(defender);
+            }
+        }
+        let mut started = Vec::new();
+        for defender in targets {
+            let ours = |(b, a): &(u64, Address)| *b == d.id && *a == defender;
+            if self.watched.values().any(ours)
+                || self.ended.values().any(|(b, a, _)| ours(&(*b, *a)))
+            {
+                continue;
+            }
+            // A refusal (the defender's window closed, it was just eliminated) is logged and
+            // the next round looks again.
+            match self.l1.challenge(d.index, defender).await {
+                Ok(game) => {
+                    self.metrics.challenges.inc();
+                    self.watched.insert(game, (d.id, defender));
+                    self.next_game = self.next_game.max(game + 1);
+                    tracing::warn!(
+                        game,
+                        batch = d.index,
+                        %defender,
+                        claimed = %d.claimed_root,
+                        computed = %d.computed_root,
+                        "challenged a defender of the disputed batch"
+                    );
+                    started.push(game);
+                }
+                Err(e) => {
+                    tracing::warn!(batch = d.index, %defender, error = %e, "could not challenge this defender")
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Remove the disputed batch once every defender of it is out and its defence window has
+    /// passed (a last win inside the window leaves it for this call).
+    async fn remove_defeated(&mut self, now: u64) -> Result<(), ChallengeError> {
+        let Some(d) = self.shared.chain.read().dispute().cloned() else { return Ok(()) };
+        if d.is_final || !self.l1.is_current(d.index, d.id).await? {
+            return Ok(());
+        }
+        let defence = self.l1.defence(d.id).await?;
+        let window_end = defence.last_challenge + self.l1.deployment().params.move_timeout_secs;
+        // L1 checks block.timestamp >= window end; the next block is later than the head.
+        if defence.standing() == 0 && now + 1 >= window_end {
+            self.l1.remove_defeated(d.index).await?;
+            tracing::info!(batch = d.index, "every defender is out: removed the batch");
+        }
+        Ok(())
+    }
+
+    /// Settle the slashing rewards escrowed for this account whose earlier batches are final
+    /// (L1 refuses the others; they are tried again next round).
+    async fn settle_rewards(&mut self, us: Address) {
+        let open = match self.l1.open_slashes().await {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the escrowed rewards");
+                return;
+            }
+        };
+        for slash in open.into_iter().filter(|s| s.beneficiary == us) {
+            let needed =
+                self.shared.chain.read().batches().iter().filter(|b| b.id < slash.batch_id).count()
+                    as u64;
+            if self.l1.finalized_count().await.unwrap_or(0) < needed {
+                continue;
+            }
+            match self.l1.settle_slash(slash.id).await {
+                Ok(_) => {
+                    tracing::info!(slash = slash.id, wei = %slash.amount, "settled a slashing reward")
+                }
+                Err(e) => {
+                    tracing::debug!(slash = slash.id, error = %e, "slashing reward not settleable yet")
+                }
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod chain;
 pub mod challenger;
+pub mod defender;
 pub mod derive;
 pub mod fault;
 pub mod follower;

@@ -65,6 +65,19 @@ struct Args {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     fallback_proposer: bool,
+    /// Bond `challengeBond` to defend every challenged batch this verifier agrees with and answer
+    /// the games against it, so a correct batch stays when its poster is offline or loses on
+    /// purpose (docs/protocol.md §13). Needs --verifier-key. `--defend-agreed` alone means true.
+    #[arg(
+        long,
+        env = "KEEL_DEFEND_AGREED",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    defend_agreed: bool,
 }
 
 /// The command line with the `--config` file's settings put in front: each key becomes
@@ -139,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
             max_range: args.l1_max_range,
         },
         fallback_proposer: args.fallback_proposer,
+        defend_agreed: args.defend_agreed,
     };
     let running = node::start(cfg).await?;
     running.run_until_signal().await

@@ -18,6 +18,7 @@ use crate::{
     api::{self, ApiState},
     chain,
     challenger::Challenger,
+    defender::Defender,
     follower::{Follower, FollowerConfig},
     metrics::Metrics,
     proposer::Proposer,
@@ -45,6 +46,9 @@ pub struct VerifierConfig {
     /// Run the fallback proposer (escape hatch): post inbox-consuming batches and finalize once
     /// the sequencer has been inactive for its period. Needs `key`, which it stakes from.
     pub fallback_proposer: bool,
+    /// Bond to defend every challenged batch this verifier agrees with, and answer the games
+    /// against it (docs/protocol.md §13). Needs `key`, which bonds.
+    pub defend_agreed: bool,
 }
 
 /// A running verifier.
@@ -124,8 +128,8 @@ async fn check_against_l1(l1: &L1Client, loaded: &Loaded) -> anyhow::Result<()> 
 /// start following L1, the challenger (with a key) and the API.
 pub async fn start(cfg: VerifierConfig) -> anyhow::Result<RunningVerifier> {
     anyhow::ensure!(
-        !cfg.fallback_proposer || cfg.key.is_some(),
-        "the fallback proposer needs a verifier key (it stakes and posts from it)"
+        !(cfg.fallback_proposer || cfg.defend_agreed) || cfg.key.is_some(),
+        "the fallback proposer and the defence of agreed batches need a verifier key (they stake, bond and post from it)"
     );
     let deployment = Deployment::load(&cfg.deployment).context("reading the deployment file")?;
     let (url, cluster) =
@@ -190,6 +194,15 @@ pub async fn start(cfg: VerifierConfig) -> anyhow::Result<RunningVerifier> {
                 tracing::info!(account = %a, "fallback proposer enabled");
                 let proposer = Proposer::new(l1.clone(), shared.clone(), metrics.clone());
                 tasks.push(tokio::spawn(proposer.run(cfg.follower.poll, shutdown_rx.clone())));
+            }
+            if cfg.fallback_proposer || cfg.defend_agreed {
+                // The proposer's own batches are defended whether or not `defend_agreed` is set.
+                if cfg.defend_agreed {
+                    tracing::info!(account = %a, "defending challenged batches this verifier agrees with");
+                }
+                let defender =
+                    Defender::new(l1.clone(), shared.clone(), metrics.clone(), cfg.defend_agreed);
+                tasks.push(tokio::spawn(defender.run(cfg.follower.poll, shutdown_rx.clone())));
             }
             let fault = crate::fault::ChallengerFault::from_env(deployment.l1_chain_id)?;
             let challenger = Challenger::new(l1, shared.clone(), metrics.clone()).with_fault(fault);

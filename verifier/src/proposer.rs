@@ -11,29 +11,17 @@
 //! agreed), and re-checks the inactivity condition on L1 right before sending. A refusal by L1
 //! (the sequencer came back, the inbox moved) is logged, and the next round re-reads L1.
 //!
-//! It also defends what it posted, since a batch it does not defend is lost by timeout however
-//! honest its root (and its stake with it, half to the challenger — a griefer's profit that would
-//! shut the hatch): in every open game against its batches it dissects with its true roots, and
-//! it times out a challenger that misses its deadline. The bonds it wins are withdrawn by the
-//! challenger task, which withdraws every credit of the account.
+//! Its batches are defended by the [`Defender`](crate::defender) task, which the node starts with
+//! the proposer: in every open game against them it dissects with the true roots and times out a
+//! challenger that misses its deadline.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    sync::Arc,
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use alloy::providers::DynProvider;
-use keel_core::{
-    apply_step,
-    dissection::{dissection_points, DissectionError},
-    smt::TreeError,
-    state::{step_roots, BatchSteps, RootedState},
-    Address, Step, B256, U256,
-};
+use keel_core::{apply_step, smt::TreeError, state::RootedState, Address, Step, B256, U256};
 use keel_l1::{
     bindings::rollup::Rollup::{self, RollupInstance},
-    GameInfo, GameStatus, L1Client, L1Error,
+    L1Client, L1Error,
 };
 
 use crate::{metrics::Metrics, shared::Shared};
@@ -53,17 +41,6 @@ pub enum ProposeError {
     /// A blocking task panicked.
     #[error("a root computation failed: {0}")]
     Task(#[from] tokio::task::JoinError),
-    /// The dissection arithmetic refused a game's range (L1 and this code disagree).
-    #[error(transparent)]
-    Dissection(#[from] DissectionError),
-    /// A game is against a batch this verifier cannot replay.
-    #[error("game {game}: {reason}")]
-    Game {
-        /// The game.
-        game: u64,
-        /// Why.
-        reason: String,
-    },
     /// The verifier's key is the sequencer's: the proposer would stand in for itself.
     #[error("the verifier key is the sequencer's account {0}; the fallback proposer is for other parties")]
     IsSequencer(Address),
@@ -117,29 +94,13 @@ pub struct Proposer {
     params: Option<HatchParams>,
     /// The last round's result, so a state is logged when it changes and not every round.
     last: Option<ProposerRound>,
-    /// Games below this id have been looked at.
-    next_game: u64,
-    /// Open games against this account's batches.
-    defending: BTreeSet<u64>,
-    /// `R_0 … R_n` of its challenged batches, by batch id.
-    roots: HashMap<u64, Arc<Vec<B256>>>,
 }
 
 impl Proposer {
     /// A proposer sending from `l1`'s account (which must be able to pay the stake and gas).
     pub fn new(l1: L1Client, shared: Arc<Shared>, metrics: Metrics) -> Self {
         let rollup = Rollup::new(l1.deployment().rollup, l1.provider().clone());
-        Self {
-            l1,
-            rollup,
-            shared,
-            metrics,
-            params: None,
-            last: None,
-            next_game: 0,
-            defending: BTreeSet::new(),
-            roots: HashMap::new(),
-        }
+        Self { l1, rollup, shared, metrics, params: None, last: None }
     }
 
     /// Propose until `shutdown` fires.
@@ -224,11 +185,6 @@ impl Proposer {
     /// due and post a batch consuming every inbox entry it knows that no batch consumed.
     pub async fn round(&mut self) -> Result<ProposerRound, ProposeError> {
         let p = self.params().await?;
-        // Games run on their own clock, also after the sequencer came back: defend first.
-        if let Err(e) = self.defend().await {
-            self.metrics.errors.with_label_values(&["proposer"]).inc();
-            tracing::warn!(error = %e, "defending a fallback batch failed; retrying next round");
-        }
         let (open, now) = self.hatch_open(&p).await?;
         let was_open = self.metrics.escape_hatch_open.get() == 1;
         self.metrics.escape_hatch_open.set(i64::from(open));
@@ -391,150 +347,6 @@ impl Proposer {
         })
         .await??;
         Ok(root)
-    }
-}
-
-impl Proposer {
-    /// Find the open games against this account's batches and move in each: dissect with the
-    /// true roots on its turn, time the challenger out once its deadline has passed.
-    async fn defend(&mut self) -> Result<(), ProposeError> {
-        let us = self.l1.account();
-        let count = self.l1.game_count().await?;
-        while self.next_game < count {
-            let g = self.l1.game(self.next_game).await?;
-            if g.asserter == us && !g.is_over() {
-                tracing::warn!(game = g.id, batch = g.batch_index, challenger = %g.challenger, "a fallback batch is challenged: defending it");
-                self.defending.insert(g.id);
-            }
-            self.next_game += 1;
-        }
-        if self.defending.is_empty() {
-            return Ok(());
-        }
-        let now = self.l1.head_timestamp().await?;
-        // Each game on its own: one that cannot be played now must not keep the others from
-        // their moves before their deadlines. A failed game is tried again next round.
-        for id in self.defending.clone() {
-            match self.defend_game(id, now).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.defending.remove(&id);
-                }
-                Err(e) => {
-                    self.metrics.errors.with_label_values(&["proposer"]).inc();
-                    tracing::warn!(game = id, error = %e, "defending this game failed; retrying next round");
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// This round's move in game `id` against one of our batches. Returns whether the game
-    /// still needs watching.
-    async fn defend_game(&mut self, id: u64, now: u64) -> Result<bool, ProposeError> {
-        let g = self.l1.game(id).await?;
-        if !g.is_over() && !self.l1.is_current(g.batch_index, g.batch_id).await? {
-            // Its batch was removed by another game: its moves revert; closing it returns
-            // the bonds.
-            self.l1.cancel_stale(id).await?;
-            tracing::info!(game = id, batch = g.batch_index, "closed a game on a removed batch");
-            return Ok(false);
-        }
-        if self.shared.chain.read().dispute().is_some_and(|d| d.id == g.batch_id) {
-            // Only after a race (see `propose`): its root is wrong, so it must lose.
-            tracing::error!(
-                game = id,
-                batch = g.batch_index,
-                "not defending a fallback batch this verifier disputes"
-            );
-            return Ok(false);
-        }
-        match g.status {
-            GameStatus::AsserterTurn if now < g.deadline => self.dissect(&g).await?,
-            GameStatus::AsserterTurn => {
-                tracing::error!(
-                    game = id,
-                    "missed the deadline to dissect in a game against a fallback batch"
-                )
-            }
-            // L1 checks block.timestamp > deadline; the next block is later than the head.
-            GameStatus::ChallengerTurn if now > g.deadline => {
-                self.l1.timeout(id).await?;
-                tracing::info!(game = id, "the challenger missed its deadline: timed out");
-            }
-            GameStatus::ChallengerTurn => {}
-            GameStatus::AsserterWon => {
-                tracing::info!(
-                    game = id,
-                    batch = g.batch_index,
-                    "game against a fallback batch WON: the batch stands"
-                );
-                return Ok(false);
-            }
-            GameStatus::ChallengerWon => {
-                tracing::error!(game = id, batch = g.batch_index, "game against a fallback batch LOST: the batch is removed and the stake slashed");
-                return Ok(false);
-            }
-            GameStatus::Cancelled => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    async fn dissect(&mut self, g: &GameInfo) -> Result<(), ProposeError> {
-        let roots = match self.roots.get(&g.batch_id) {
-            Some(r) => r.clone(),
-            None => {
-                let r = Arc::new(self.replay(g).await?);
-                self.roots.insert(g.batch_id, r.clone());
-                r
-            }
-        };
-        let degree = self.l1.deployment().params.degree;
-        let points = dissection_points(g.lo, g.hi, degree)?;
-        let posted = points
-            .iter()
-            .map(|&p| roots.get(p as usize).copied())
-            .collect::<Option<Vec<B256>>>()
-            .ok_or_else(|| ProposeError::Game {
-                game: g.id,
-                reason: format!("range [{}, {}] is past the batch's end", g.lo, g.hi),
-            })?;
-        self.l1.dissect(g.id, posted).await?;
-        tracing::info!(game = g.id, batch = g.batch_index, lo = g.lo, hi = g.hi, "dissected");
-        Ok(())
-    }
-
-    /// `R_0 … R_n` of the challenged batch, replayed from the agreed state's tree (which keeps
-    /// every earlier version). Its batches have no records, so the inbox is all it takes.
-    async fn replay(&self, g: &GameInfo) -> Result<Vec<B256>, ProposeError> {
-        let shared = self.shared.clone();
-        let (game, index, id) = (g.id, g.batch_index, g.batch_id);
-        tokio::task::spawn_blocking(move || {
-            let chain = shared.chain.read();
-            let refuse = |reason: String| ProposeError::Game { game, reason };
-            let b = chain
-                .batches()
-                .get(index as usize)
-                .filter(|b| b.id == id && index < chain.agreed_count() && b.tx_count == 0)
-                .ok_or_else(|| {
-                    refuse(format!(
-                        "batch {index} (id {id}) is not an agreed inbox-only batch here (yet)"
-                    ))
-                })?;
-            let pre = match index.checked_sub(1) {
-                Some(i) => chain.batches()[i as usize].claimed_root,
-                None => B256::ZERO,
-            };
-            let entries = chain
-                .inbox_range(b.inbox_start, b.inbox_end)
-                .ok_or_else(|| refuse(format!("inbox of batch {index} not known")))?;
-            let steps = BatchSteps {
-                entries: entries.iter().map(|e| e.entry).collect(),
-                records: Vec::new(),
-            };
-            Ok(step_roots(chain.config(), chain.state().tree().store(), pre, &steps)?)
-        })
-        .await?
     }
 }
 

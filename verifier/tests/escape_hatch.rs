@@ -251,7 +251,7 @@ async fn a_challenge_against_a_fallback_batch_is_defended_and_lost_by_the_challe
     api.agreed_through(0).await;
 
     // The user, as a griefer, bonds against it; the proposer answers with its true roots.
-    let game = net.user.challenge(0).await.expect("challenge");
+    let game = net.user.challenge(0, us).await.expect("challenge");
     eventually(30, || async {
         let g = net.l1.game(game).await.expect("rpc");
         (g.status == GameStatus::ChallengerTurn).then_some(g)

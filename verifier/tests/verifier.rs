@@ -199,11 +199,21 @@ async fn a_wrong_root_is_challenged_and_the_verifier_wins_by_proving_the_step() 
         (wrong.diverge - 1, wrong.diverge),
         "narrowed to the first wrong step"
     );
-    assert_eq!(net.l1.batch_count().await.expect("rpc"), 1, "the batch is removed");
-    assert_eq!(net.l1.stake_of(net.l1.account()).await.expect("rpc"), U256::ZERO, "slashed");
+    // The poster is out; nobody else defends, so once the defence window after the challenge
+    // has passed the verifier removes the batch.
     let params = &net.deployment.params;
-    let paid = params.challenge_bond_wei
-        + stake_before * U256::from(params.challenger_share_bps) / U256::from(10_000);
+    net.skip_time(params.move_timeout_secs).await;
+    eventually(20, || async { (net.l1.batch_count().await.expect("rpc") == 1).then_some(()) })
+        .await;
+    assert_eq!(net.l1.stake_of(net.l1.account()).await.expect("rpc"), U256::ZERO, "slashed");
+    // The reward is escrowed for the verifier until batch 0 is final; then it settles it.
+    let share = stake_before * U256::from(params.challenger_share_bps) / U256::from(10_000);
+    let slashes = net.l1.open_slashes().await.expect("rpc");
+    assert_eq!(slashes.len(), 1);
+    assert_eq!((slashes[0].beneficiary, slashes[0].amount), (net.verifier_key.address(), share));
+    net.skip_time(params.challenge_period_secs).await;
+    net.l1.finalize_batches(0).await.expect("finalize");
+    let paid = params.challenge_bond_wei + share;
     eventually(20, || async {
         (withdrawn_by(&net, net.verifier_key.address()).await == paid).then_some(())
     })
@@ -273,7 +283,9 @@ async fn a_restarted_verifier_resumes_its_game_and_wins() {
     assert_eq!(api.status().await["firstMismatch"]["batch"], 0, "the dispute is known at start");
     assert_eq!(net.seq.defend(0, &wrong, 30).await, GameStatus::ChallengerWon);
     assert_eq!(net.l1.game_count().await.expect("rpc"), 1, "no second bond");
-    assert_eq!(net.l1.batch_count().await.expect("rpc"), 0);
+    net.skip_time(net.deployment.params.move_timeout_secs).await;
+    eventually(20, || async { (net.l1.batch_count().await.expect("rpc") == 0).then_some(()) })
+        .await;
     eventually(20, || async { (api.status().await["games"]["won"] == 1).then_some(()) }).await;
     verifier.shutdown().await;
 }

@@ -6,9 +6,11 @@ import {IBridge} from "./IBridge.sol";
 import {IOneStepProver} from "./IOneStepProver.sol";
 
 /// @title IChallengeManager
-/// @notice Keel's k-ary dissection game (docs/DESIGN.md §2, docs/protocol.md §9): a challenger
-///         bonds against a batch, the asserter (its poster) dissects, the challenger selects,
-///         until one step is left, which the OneStepProver executes.
+/// @notice Keel's dispute game (docs/DESIGN.md §2, docs/protocol.md §13): a batch is defended by
+///         its poster and by anyone who bonds to defend it; a challenger bonds per game against one
+///         defender; in each game the defender (the asserter) dissects, the challenger selects,
+///         until one step is left, which the OneStepProver executes. A batch is removed only when
+///         every defender lost a game.
 interface IChallengeManager {
     /// @notice Where a game stands.
     /// @dev `AsserterTurn`: the asserter must dissect. `ChallengerTurn`: the challenger must select
@@ -22,8 +24,36 @@ interface IChallengeManager {
         Cancelled
     }
 
+    /// @notice Where a defender of a batch stands. The poster has no record (`None`): it defends
+    ///         by its stake until it loses a game (`Defence.posterEliminated`).
+    enum DefenderStatus {
+        None,
+        Active,
+        Eliminated,
+        Released
+    }
+
+    /// @notice The defence of one batch (by id).
+    /// @param batchIndex The batch's index (set by its first challenge or join).
+    /// @param lastChallenge When its latest game started (zero: none).
+    /// @param lastEarlyChallenge When its latest game started within the challenge period (zero: none).
+    /// @param lastJoin When its latest bonded defender joined (zero: none).
+    /// @param bondedDefenders How many bonded defenders still stand.
+    /// @param posterEliminated Whether the poster lost a game on it.
+    /// @param posterBeatenBy Who beat the poster: the beneficiary of the poster's slashed stake if
+    ///        the batch is removed.
+    struct Defence {
+        uint64 batchIndex;
+        uint64 lastChallenge;
+        uint64 lastEarlyChallenge;
+        uint64 lastJoin;
+        uint32 bondedDefenders;
+        bool posterEliminated;
+        address posterBeatenBy;
+    }
+
     /// @notice A game (laid out in five storage slots).
-    /// @param asserter The batch's poster.
+    /// @param asserter The defender this game is against: the batch's poster or a bonded defender.
     /// @param batchIndex The challenged batch.
     /// @param challenger Who bonded (`challengeBond` wei).
     /// @param batchId The batch's id: the game is stale once the batch at `batchIndex` no longer has it.
@@ -82,6 +112,26 @@ interface IChallengeManager {
     event StepProven(uint256 indexed gameId, uint256 step, bytes32 rootAfter, bytes32 claimedRoot);
     /// @notice Game `gameId` ended with `status` (AsserterWon, ChallengerWon or Cancelled).
     event GameEnded(uint256 indexed gameId, Status status, Reason reason, address indexed winner);
+    /// @notice `defender` bonded to defend batch `batchIndex` (id `batchId`); it can be challenged
+    ///         until `challengeableUntil`.
+    event DefenderJoined(
+        uint256 indexed batchIndex, uint64 indexed batchId, address indexed defender, uint256 challengeableUntil
+    );
+    /// @notice `defender` lost a game to `challenger` and no longer defends the batch; its
+    ///         `otherGames` other open games are void (cancel them with `cancelStale`).
+    event DefenderOut(
+        uint256 indexed batchIndex,
+        uint64 indexed batchId,
+        address indexed defender,
+        address challenger,
+        uint256 otherGames
+    );
+    /// @notice Every defender of the batch lost: the Rollup removed it (and every later batch)
+    ///         and slashed its poster for `beneficiary`, the challenger that beat the poster.
+    event DefeatedBatchRemoved(uint256 indexed batchIndex, uint64 indexed batchId, address beneficiary);
+    /// @notice A bonded defender took its bond back (the batch is final or was removed by an
+    ///         earlier batch's removal).
+    event DefenceReleased(uint256 indexed batchIndex, uint64 indexed batchId, address indexed defender);
     /// @notice `amount` wei were credited to `account` (withdraw with `withdraw()`).
     event Credited(address indexed account, uint256 amount);
     /// @notice `account` withdrew `amount` wei.
@@ -123,12 +173,39 @@ interface IChallengeManager {
     error NotRollup();
     /// @notice Reentrant call.
     error Reentrancy();
+    /// @notice `defender` already defends the batch (the poster always does).
+    error AlreadyDefending(address defender);
+    /// @notice Defenders could join batch `batchIndex` until `closedAt`.
+    error DefenceClosed(uint256 batchIndex, uint256 closedAt);
+    /// @notice Every defender of batch `batchIndex` lost and its defence window passed: it can
+    ///         only be removed (`removeDefeated`).
+    error BatchDefeated(uint256 batchIndex);
+    /// @notice `account` does not (or no longer) defend the batch.
+    error NotADefender(address account);
+    /// @notice Batch `batchIndex` still has a defender.
+    error BatchDefended(uint256 batchIndex);
+    /// @notice Defenders may join batch `batchIndex` until `windowEnd`; it cannot be removed before.
+    error DefenceWindowOpen(uint256 batchIndex, uint256 windowEnd);
+    /// @notice Batch `batchIndex` is neither final nor removed: the defence bond stays.
+    error DefenceLocked(uint256 batchIndex);
+    /// @notice The game's defender lost another game; close this one with `cancelStale`.
+    error DefenderEliminated(address defender);
 
-    /// @notice Starts a game against batch `batchIndex`; `msg.value` must be the challenge bond.
-    ///         Several games may run against one batch.
-    /// @param batchIndex The batch disputed (before the end of its challenge period).
+    /// @notice Bonds (`msg.value == challengeBond`) to defend batch `batchIndex`: the caller can
+    ///         then be challenged, answers its own games, wins the bond of every challenger it
+    ///         beats, loses its bond to the first that beats it, and takes it back with
+    ///         `releaseDefence` once the batch is final. Open during the challenge period and
+    ///         within `moveTimeout` of any game started during it.
+    /// @param batchIndex The batch to defend.
+    function defend(uint256 batchIndex) external payable;
+
+    /// @notice Starts a game against `defender` of batch `batchIndex`; `msg.value` must be the
+    ///         challenge bond. The poster can be challenged during the challenge period, a bonded
+    ///         defender also until `moveTimeout` after it joined. Any number of games may run.
+    /// @param batchIndex The batch disputed.
+    /// @param defender Its poster or one of its standing bonded defenders.
     /// @return gameId The new game.
-    function challenge(uint256 batchIndex) external payable returns (uint256 gameId);
+    function challenge(uint256 batchIndex, address defender) external payable returns (uint256 gameId);
 
     /// @notice The asserter posts the roots at the dissection points of `(lo, hi)`:
     ///         `p_i = lo + floor(i·(hi − lo)/s)` for `i = 1 … s − 1`, `s = min(k, hi − lo)`.
@@ -156,6 +233,21 @@ interface IChallengeManager {
     /// @notice Anyone closes an open game whose batch was removed meanwhile; the bond is returned.
     /// @param gameId The game.
     function cancelStale(uint256 gameId) external;
+
+    /// @notice Anyone removes batch `batchIndex` once every defender of it lost and `moveTimeout`
+    ///         has passed since its latest challenge (a game's last win removes it at once when
+    ///         that window has already passed).
+    /// @param batchIndex The defeated batch.
+    function removeDefeated(uint256 batchIndex) external;
+
+    /// @notice A standing bonded defender of the batch with id `batchId` takes its bond back
+    ///         (credited) once the batch is final or was removed by an earlier batch's removal.
+    /// @param batchId The batch's id.
+    function releaseDefence(uint64 batchId) external;
+
+    /// @notice Credits `msg.value` to `beneficiary`: a slashing reward paid by the Rollup.
+    /// @param beneficiary Who proved the batch wrong.
+    function creditReward(address beneficiary) external payable;
 
     /// @notice Pays the caller everything credited to it (bonds won or returned, slashing rewards).
     function withdraw() external;
@@ -186,6 +278,15 @@ interface IChallengeManager {
     function openGames(uint64 batchId) external view returns (uint256);
     /// @notice Wei credited to `account`, to be withdrawn.
     function credits(address account) external view returns (uint256);
-    /// @notice Whether game `gameId`'s batch was removed.
+    /// @notice Whether game `gameId` can no longer be played: its batch was removed or its
+    ///         defender lost another game.
     function isStale(uint256 gameId) external view returns (bool);
+    /// @notice Whether the dispute over the batch with id `batchId` (challenge period ending at
+    ///         `periodEnd`) is over with the batch standing: no game open, a defender standing, and
+    ///         no defender may join nor game start any more. The Rollup finalizes only then.
+    function isSettled(uint64 batchId, uint256 periodEnd) external view returns (bool);
+    /// @notice The defence of the batch with id `batchId`.
+    function getDefence(uint64 batchId) external view returns (Defence memory);
+    /// @notice Where `defender` stands in the defence of the batch with id `batchId`.
+    function defenderStatus(uint64 batchId, address defender) external view returns (DefenderStatus);
 }

@@ -58,6 +58,21 @@ interface IRollup {
         uint64 id;
     }
 
+    /// @notice A slashing reward held until the batches before the removed one are final.
+    /// @param batchId The removed batch's id.
+    /// @param batchIndex The removed batch's index.
+    /// @param openPosition Its place in `openSlashes()` while unpaid.
+    /// @param beneficiary Who gets it: the challenger that beat the poster, or whoever later
+    ///        removed an earlier batch this one was built on.
+    /// @param amount Wei (zero once paid).
+    struct Slash {
+        uint64 batchId;
+        uint64 batchIndex;
+        uint64 openPosition;
+        address beneficiary;
+        uint256 amount;
+    }
+
     /// @notice The bridge and challenge manager were wired in.
     event Initialized(address indexed bridge, address indexed challengeManager);
     /// @notice `staker` added `amount` wei; its stake is now `total`.
@@ -81,11 +96,27 @@ interface IRollup {
     /// @notice Batches `[fromIndex, toIndex)` were removed; the next batch consumes the inbox from
     ///         `inboxRewoundTo`.
     event BatchesRemoved(uint256 indexed fromIndex, uint256 toIndex, uint256 inboxRewoundTo);
-    /// @notice `poster`'s whole stake of `amount` wei was slashed: `reward` to `challenger`
-    ///         (credited in the ChallengeManager), `burned` sent to the burn address.
+    /// @notice `poster`'s whole stake of `amount` wei was slashed: `reward` escrowed for
+    ///         `challenger` (see `SlashEscrowed`), `burned` sent to the burn address.
     event StakeSlashed(
         address indexed poster, address indexed challenger, uint256 amount, uint256 reward, uint256 burned
     );
+    /// @notice Slashing reward `slashId` of `amount` wei, for removing batch `batchIndex` (id
+    ///         `batchId`) of `poster`, is held for `beneficiary`.
+    event SlashEscrowed(
+        uint256 indexed slashId,
+        address indexed poster,
+        uint256 batchIndex,
+        uint64 batchId,
+        address indexed beneficiary,
+        uint256 amount
+    );
+    /// @notice An earlier batch that slash `slashId`'s batch was built on was removed: the reward
+    ///         now goes to `beneficiary`, who removed it.
+    event SlashReassigned(uint256 indexed slashId, address indexed beneficiary);
+    /// @notice Slash `slashId`'s reward of `amount` wei was credited to `beneficiary` in the
+    ///         ChallengeManager.
+    event SlashRewardPaid(uint256 indexed slashId, address indexed beneficiary, uint256 amount);
 
     /// @notice A configuration value is out of range.
     error InvalidConfig();
@@ -139,8 +170,15 @@ interface IRollup {
     error AlreadyFinal(uint256 index);
     /// @notice Batch `index` is still in its challenge period (until `deadline`).
     error ChallengePeriodNotOver(uint256 index, uint256 deadline);
-    /// @notice Batch `index` has games still open.
-    error OpenGames(uint256 index);
+    /// @notice Batch `index`'s dispute is not settled: a game is open, a defender may still join
+    ///         or be challenged, or every defender lost and the batch awaits removal.
+    error DisputeOpen(uint256 index);
+    /// @notice There is no slashing reward `slashId`.
+    error NoSuchSlash(uint256 slashId);
+    /// @notice Slashing reward `slashId` was paid already.
+    error SlashSettled(uint256 slashId);
+    /// @notice Slashing reward `slashId` waits until the first `finalNeeded` batches are final.
+    error SlashNotSettleable(uint256 slashId, uint256 finalNeeded);
     /// @notice Only the challenge manager may call this.
     error NotChallengeManager();
     /// @notice Batch `index` does not have id `id` (it was removed).
@@ -194,12 +232,26 @@ interface IRollup {
     function finalizeBatches(uint256 upTo) external;
 
     /// @notice Removes batch `index` and every later batch, rewinds inbox consumption to its start
-    ///         and slashes its poster. Only the ChallengeManager, when a challenger wins.
-    /// @param index The batch that lost its game.
+    ///         and slashes its poster: the burn share at once, the reward escrowed for
+    ///         `beneficiary`; pending rewards of batches built on this one go to `beneficiary`
+    ///         too. Only the ChallengeManager, when every defender of the batch lost.
+    /// @param index The batch that lost its defence.
     /// @param id The batch's id (guards against a removed and re-appended index).
-    /// @param challenger The winning challenger.
-    /// @return reward Wei of the slashed stake sent to the ChallengeManager for `challenger`.
-    function rejectBatch(uint256 index, uint64 id, address challenger) external returns (uint256 reward);
+    /// @param beneficiary The challenger that beat its poster.
+    function rejectBatch(uint256 index, uint64 id, address beneficiary) external;
+
+    /// @notice Anyone pays escrowed slashing reward `slashId` to its beneficiary (credited in the
+    ///         ChallengeManager) once every batch that was before the removed one and is still on
+    ///         the chain is final, so no earlier batch it was built on can be removed any more.
+    /// @param slashId The escrow.
+    function settleSlash(uint256 slashId) external;
+
+    /// @notice The number of slashing rewards ever escrowed (ids `0 … slashCount() − 1`).
+    function slashCount() external view returns (uint256);
+    /// @notice Slashing reward `slashId`. Reverts if there is none.
+    function getSlash(uint256 slashId) external view returns (Slash memory);
+    /// @notice The ids of the rewards not paid yet.
+    function openSlashes() external view returns (uint256[] memory);
 
     /// @notice The bridge (zero until `initialize`).
     function bridge() external view returns (IBridge);

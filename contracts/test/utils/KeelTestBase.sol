@@ -137,9 +137,24 @@ abstract contract KeelTestBase is Test {
     }
 
     function challengeAs(address who, uint256 batchIndex) internal returns (uint256 gameId) {
+        address poster = rollup.getBatch(batchIndex).poster;
         vm.deal(who, who.balance + CHALLENGE_BOND);
         vm.prank(who);
-        gameId = manager.challenge{value: CHALLENGE_BOND}(batchIndex);
+        gameId = manager.challenge{value: CHALLENGE_BOND}(batchIndex, poster);
+    }
+
+    /// @dev `who` challenges `defender` of batch `batchIndex`.
+    function challengeDefenderAs(address who, uint256 batchIndex, address defender) internal returns (uint256 gameId) {
+        vm.deal(who, who.balance + CHALLENGE_BOND);
+        vm.prank(who);
+        gameId = manager.challenge{value: CHALLENGE_BOND}(batchIndex, defender);
+    }
+
+    /// @dev `who` bonds to defend batch `batchIndex`.
+    function defendAs(address who, uint256 batchIndex) internal {
+        vm.deal(who, who.balance + CHALLENGE_BOND);
+        vm.prank(who);
+        manager.defend{value: CHALLENGE_BOND}(batchIndex);
     }
 
     function finalizeAll() internal {

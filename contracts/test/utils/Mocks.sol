@@ -216,7 +216,7 @@ contract ReentrantWithdrawer {
     }
 
     function challenge(uint256 batchIndex) external payable returns (uint256) {
-        return manager.challenge{value: msg.value}(batchIndex);
+        return manager.challenge{value: msg.value}(batchIndex, manager.rollup().getBatch(batchIndex).poster);
     }
 
     function withdraw() external {

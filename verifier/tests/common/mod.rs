@@ -109,6 +109,7 @@ impl Net {
                 max_range: 2_000,
             },
             fallback_proposer: false,
+            defend_agreed: false,
         }
     }
 
