@@ -2,11 +2,12 @@
 //! bonds against an honest batch loses its bond to the sequencer and the batch becomes final; a
 //! challenger colluding with a dishonest sequencer stays silent and loses, and the honest
 //! verifier still wins and removes the bad batch; a silent defender loses to a verifier that
-//! was killed mid-game and restarted.
+//! was killed mid-game and restarted; a verifier that joins the defence of a correct batch keeps
+//! it on L1 when its sequencer stops answering games.
 
 use alloy::primitives::{Address, U256};
 use keel_e2e::{transfer, System, CHEATER, ETH, SEQUENCER, VERIFIER};
-use keel_l1::{GameInfo, GameStatus};
+use keel_l1::{DefenderStatus, GameInfo, GameStatus};
 
 /// A deposit and three transfers from user 1: one batch of four steps when batches close at
 /// three transactions.
@@ -124,4 +125,64 @@ async fn a_silent_defender_loses_to_a_verifier_killed_mid_game_and_restarted() {
     assert_eq!(l1.batch_count().await.expect("rpc"), 0, "the bad batch is removed");
     assert_eq!(l1.stake_of(sys.address(SEQUENCER)).await.expect("rpc"), U256::ZERO, "slashed");
     assert_eq!(l1.game_count().await.expect("rpc"), 1, "one game, resumed, not a second bond");
+}
+
+#[tokio::test]
+async fn a_verifier_keeps_a_correct_batch_whose_sequencer_stops_defending_it() {
+    let sys = System::start().await;
+    let seq = sys.sequencer(Some("silent-defender"), 3, 3_000).await;
+    let verifier = sys.verifier_with("verifier", VERIFIER, &[("KEEL_DEFEND_AGREED", "true")]).await;
+    let _cheater = sys.verifier("cheater", CHEATER, Some("challenge-agreed@0")).await;
+    four_steps(&sys, &seq).await;
+    sys.until_verifier_agrees(&verifier, 1).await;
+
+    // The cheater challenges the correct batch; the verifier, which agrees with it, bonds to
+    // defend it before the silent sequencer can lose it.
+    let l1 = sys.l1(SEQUENCER);
+    let batch = l1.batch(0).await.expect("rpc");
+    sys.until("the verifier joins the defence of batch 0", 60, || async {
+        let joined = l1.defender_status(batch.id, sys.address(VERIFIER)).await.ok()?;
+        (joined == DefenderStatus::Active).then_some(())
+    })
+    .await;
+    assert_eq!(l1.game(0).await.expect("rpc").challenger, sys.address(CHEATER));
+
+    // The sequencer never answers: the cheater wins its game by timeout, which eliminates the
+    // sequencer as a defender, but the batch stays because the verifier still stands.
+    sys.skip_time(sys.params.move_timeout_secs + 1).await;
+    let g = sys.until_game_over(0, 60).await;
+    assert_eq!(g.status, GameStatus::ChallengerWon, "the silent sequencer timed out");
+    let defence = l1.defence(batch.id).await.expect("rpc");
+    assert!(defence.poster_eliminated);
+    assert!(l1.is_current(0, batch.id).await.expect("rpc"), "the correct batch stays");
+
+    // A griefer now challenges the verifier and abandons its game after the first dissection:
+    // the verifier plays as the asserter and wins by timeout.
+    let griefer = sys.l1(8);
+    let game = griefer.challenge(0, sys.address(VERIFIER)).await.expect("challenge the defender");
+    sys.until("the verifier dissects", 60, || async {
+        let g = l1.game(game).await.ok()?;
+        (g.status == GameStatus::ChallengerTurn).then_some(())
+    })
+    .await;
+    sys.skip_time(sys.params.move_timeout_secs + 1).await;
+    let g = sys.until_game_over(game, 60).await;
+    assert_eq!((g.status, g.asserter), (GameStatus::AsserterWon, sys.address(VERIFIER)));
+
+    // The batch becomes final; the verifier's bond comes back with the griefer's; the sequencer
+    // keeps its stake because its batch was never removed.
+    sys.skip_time(sys.params.challenge_period_secs + 1).await;
+    sys.until("batch 0 is final", 60, || async { l1.is_final(0).await.ok()?.then_some(()) }).await;
+    let bond = sys.params.challenge_bond_wei;
+    sys.until("the verifier takes its bond back", 60, || async {
+        let status = l1.defender_status(batch.id, sys.address(VERIFIER)).await.ok()?;
+        (status == DefenderStatus::Released).then_some(())
+    })
+    .await;
+    assert_eq!(sys.credited_to(sys.address(VERIFIER)).await, bond + bond);
+    assert_eq!(sys.credited_to(sys.address(CHEATER)).await, bond, "its own bond back only");
+    assert_eq!(
+        l1.stake_of(sys.address(SEQUENCER)).await.expect("rpc"),
+        sys.params.required_stake_wei
+    );
 }
